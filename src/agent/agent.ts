@@ -1,0 +1,168 @@
+import { randomBytes } from "node:crypto";
+import type { AgentConfig } from "../config/config.js";
+import { describeStatus, Lifecycle, type StatusObserver } from "../lifecycle/lifecycle.js";
+import type { Logger } from "../logging/logger.js";
+import { MqttSession } from "../mqtt/session.js";
+import { Registration } from "../registration/registration.js";
+import { CredentialStore } from "../storage/credential-store.js";
+import { prepareStateDir } from "../storage/state-dir.js";
+import { StateDirLock } from "../storage/state-dir-lock.js";
+
+export interface AgentDeps {
+  config: AgentConfig;
+  logger: Logger;
+  random?: () => number;
+  now?: () => number;
+}
+
+/** 24 bytes from the CSPRNG: 192 bits, 32 URL-safe characters. */
+export function generatePassword(): string {
+  return randomBytes(24).toString("base64url");
+}
+
+/**
+ * The orchestrator: owns the lifecycle, the state directory and the credentials, and runs
+ * registration and the MQTT session in turn. Constructing it does no I/O; `open()` takes the state
+ * directory, `start()` begins work, `stop()` undoes both in reverse order.
+ */
+export class Agent {
+  readonly lifecycle: Lifecycle;
+  private lock: StateDirLock | undefined;
+  private store: CredentialStore | undefined;
+  private readonly stopController = new AbortController();
+  private phaseController: AbortController | undefined;
+  private loop: Promise<void> | undefined;
+  private readonly registration: Registration;
+  private readonly session: MqttSession;
+
+  constructor(private readonly deps: AgentDeps) {
+    const { config, logger } = deps;
+    this.lifecycle = new Lifecycle(
+      {
+        agentName: config.agentName,
+        username: config.username,
+        broker: `${config.mqtt.host}:${config.mqtt.port}`,
+        registry: config.registry.baseUrl.origin,
+      },
+      deps.now,
+      (error) => logger.error({ err: error }, "A status observer failed"),
+    );
+    this.registration = new Registration({ ...deps, lifecycle: this.lifecycle });
+    this.session = new MqttSession({ ...deps, lifecycle: this.lifecycle });
+  }
+
+  get status() {
+    return this.lifecycle.current;
+  }
+
+  /** Takes exclusive ownership of the state directory and opens the database. */
+  open(): void {
+    const { config, logger } = this.deps;
+    const { tightened } = prepareStateDir(config.stateDir);
+    if (tightened)
+      logger.warn(
+        { stateDir: config.stateDir },
+        "State directory was readable by others; changed its mode to 0700",
+      );
+    this.lock = StateDirLock.acquire(config.stateDir);
+    try {
+      this.store = CredentialStore.open(config.stateDir, {
+        onCorrupt: ({ path, movedTo, reason }) =>
+          logger.error(
+            { path, movedTo, reason },
+            `Database ${path} is damaged (${reason}); moved it to ${movedTo} and starting a fresh registration`,
+          ),
+      });
+    } catch (error) {
+      this.lock.release();
+      this.lock = undefined;
+      throw error;
+    }
+    const store = this.store;
+    this.lifecycle.observe((status, previous) => {
+      if (previous?.state === status.state) return;
+      store.recordStatus(status);
+    });
+    this.lifecycle.observe((status, previous) => {
+      if (previous === undefined || previous.state === status.state) return;
+      logger.info({ state: status.state, pairingId: status.pairingId }, describeStatus(status));
+    });
+  }
+
+  observe(observer: StatusObserver): () => void {
+    return this.lifecycle.observe(observer);
+  }
+
+  /** Starts the registration / session loop; resolves `finished` when the agent stopped or failed. */
+  start(): void {
+    if (this.store === undefined) throw new Error("Agent.open() must succeed before start()");
+    this.loop = this.runLoop(this.store).catch((error: unknown) => {
+      this.deps.logger.fatal({ err: error }, `Agent failed: ${(error as Error).message}`);
+      this.lifecycle.transition("failed", { lastError: (error as Error).message });
+    });
+  }
+
+  /** Resolves when the loop has ended, by stop() or by a failure. */
+  get finished(): Promise<void> {
+    return this.loop ?? Promise.resolve();
+  }
+
+  /** Discards the credentials; the running loop starts a fresh registration at once. */
+  resetCredentials(): void {
+    this.store?.discard();
+    this.deps.logger.warn("Credentials discarded on request; starting a fresh registration");
+    this.phaseController?.abort();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopController.signal.aborted) return this.finished;
+    const state = this.lifecycle.current.state;
+    if (state !== "failed" && state !== "stopped") this.lifecycle.transition("stopping");
+    this.stopController.abort();
+    await this.finished;
+    if (this.lifecycle.current.state !== "stopped") this.lifecycle.transition("stopped");
+    this.store?.close();
+    this.lock?.release();
+    this.store = undefined;
+    this.lock = undefined;
+  }
+
+  private async runLoop(store: CredentialStore): Promise<void> {
+    const { config, logger } = this.deps;
+    const stopSignal = this.stopController.signal;
+    while (!stopSignal.aborted) {
+      this.phaseController = new AbortController();
+      const signal = AbortSignal.any([stopSignal, this.phaseController.signal]);
+
+      let credentials = store.load();
+      let freshlyGenerated = false;
+      if (credentials !== undefined && credentials.username !== config.username) {
+        logger.warn(
+          { stored: credentials.username, configured: config.username },
+          "The configured username differs from the stored credentials; registering the configured one",
+        );
+        credentials = undefined;
+      }
+      if (credentials === undefined) {
+        // Persisted before the first request: a reboot while pending keeps the same pairing ID.
+        credentials = store.saveNew(config.username, generatePassword());
+        freshlyGenerated = true;
+      }
+      this.lifecycle.setUsername(credentials.username);
+
+      if (credentials.status === "pending") {
+        const granted = await this.registration.run(credentials, freshlyGenerated, signal);
+        if (!granted) continue;
+        store.markGranted();
+      } else {
+        logger.info(
+          { username: credentials.username },
+          `Using stored credentials of "${credentials.username}"`,
+        );
+      }
+
+      const end = await this.session.run(credentials, signal);
+      if (end === "credentials-rejected") store.discard();
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * CONNACK codes that mean "these credentials are not accepted": MQTT 3.1.1 return codes 4 (bad user
+ * name or password) and 5 (not authorized), MQTT 5 reason codes 0x86 and 0x87 (same meanings).
+ */
+const AUTH_REJECTION_CODES = new Set([4, 5, 0x86, 0x87]);
+
+export function isAuthRejection(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "number" && AUTH_REJECTION_CODES.has(code);
+}
+
+/**
+ * Decides when rejections are persistent: at least `count` consecutive rejections spanning at least
+ * `windowMs`, with no successful login in between. One rejection during a broker restart, or a burst
+ * of them within seconds, is not enough to throw away credentials an administrator granted.
+ */
+export class AuthRejectionTracker {
+  private firstAt: number | undefined;
+  private consecutive = 0;
+
+  constructor(
+    private readonly count: number,
+    private readonly windowMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Records a rejection; true when the credentials should now be considered rejected for good. */
+  record(): boolean {
+    const now = this.now();
+    this.firstAt ??= now;
+    this.consecutive++;
+    return this.consecutive >= this.count && now - this.firstAt >= this.windowMs;
+  }
+
+  /** A successful login proves the credentials. */
+  reset(): void {
+    this.firstAt = undefined;
+    this.consecutive = 0;
+  }
+
+  get rejections(): number {
+    return this.consecutive;
+  }
+}

@@ -1,0 +1,214 @@
+import { isIP } from "node:net";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { AgentConfig } from "../config/config.js";
+import type { Lifecycle } from "../lifecycle/lifecycle.js";
+import type { Logger } from "../logging/logger.js";
+import type { StoredCredentials } from "../storage/credential-store.js";
+import { ExponentialBackoff } from "../util/backoff.js";
+import { sleep } from "../util/sleep.js";
+import { AuthRejectionTracker, isAuthRejection } from "./auth-rejection.js";
+
+/** [ours] Retained payloads on `<prefix>/status` (protocol contract §8). */
+export const STATUS_ONLINE = "online";
+export const STATUS_OFFLINE = "offline";
+export const statusTopic = (prefix: string) => `${prefix}/status`;
+
+/** A connection that lasted this long proves the network is fine again, so backoff starts over. */
+const STABLE_CONNECTION_MS = 30_000;
+/** How long a clean stop waits for the broker to take the offline status before closing anyway. */
+const GOODBYE_TIMEOUT_MS = 1_500;
+
+export type SessionEnd = "stopped" | "credentials-rejected";
+
+type AttemptResult =
+  | { kind: "stopped" }
+  | { kind: "rejected"; reason: string }
+  | { kind: "lost"; reason: string; connectedForMs: number | undefined };
+
+export interface MqttSessionDeps {
+  config: AgentConfig;
+  lifecycle: Lifecycle;
+  logger: Logger;
+  random?: () => number;
+  now?: () => number;
+}
+
+/**
+ * Keeps one MQTT connection to Connectware alive with granted credentials. Reconnects on its own
+ * (exponential backoff with jitter, reset after a stable connection); ends only when stopped or
+ * when the broker keeps rejecting the credentials (see AuthRejectionTracker).
+ */
+export class MqttSession {
+  private readonly random: () => number;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: MqttSessionDeps) {
+    this.random = deps.random ?? Math.random;
+    this.now = deps.now ?? Date.now;
+  }
+
+  get brokerUrl(): string {
+    const { scheme, host, port } = this.deps.config.mqtt;
+    return `${scheme}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  }
+
+  async run(credentials: StoredCredentials, signal: AbortSignal): Promise<SessionEnd> {
+    const { config, lifecycle, logger } = this.deps;
+    const tracker = new AuthRejectionTracker(
+      config.mqtt.authRejectCount,
+      config.mqtt.authRejectWindowMs,
+      this.now,
+    );
+    const backoff = new ExponentialBackoff(
+      config.mqtt.reconnectMinMs,
+      config.mqtt.reconnectMaxMs,
+      this.random,
+    );
+    let lastReported: string | undefined;
+    lifecycle.transition("connecting");
+
+    while (!signal.aborted) {
+      const result = await this.connectOnce(credentials, signal, () => {
+        tracker.reset();
+        lastReported = undefined;
+      });
+      if (result.kind === "stopped" || signal.aborted) return "stopped";
+
+      if (result.kind === "lost" && (result.connectedForMs ?? 0) >= STABLE_CONNECTION_MS) backoff.reset();
+      const delayMs = backoff.next();
+      const report = result.reason;
+      if (result.kind === "rejected") {
+        const persistent = tracker.record();
+        logger.warn(
+          { broker: this.brokerUrl, username: credentials.username, rejections: tracker.rejections },
+          `Broker rejected the credentials of "${credentials.username}": ${result.reason}`,
+        );
+        if (persistent) {
+          logger.error(
+            { username: credentials.username, rejections: tracker.rejections },
+            `Broker keeps rejecting the cached credentials (${tracker.rejections} times over at least ${Math.round(config.mqtt.authRejectWindowMs / 1000)} s); discarding them and registering again`,
+          );
+          return "credentials-rejected";
+        }
+      } else if (report !== lastReported) {
+        logger.warn(
+          { broker: this.brokerUrl, retryInMs: delayMs },
+          `MQTT connection ${result.reason}; reconnecting`,
+        );
+      } else {
+        logger.debug({ retryInMs: delayMs }, `MQTT connection ${result.reason}`);
+      }
+      lastReported = report;
+      lifecycle.transition("reconnecting", { nextAttemptAt: this.now() + delayMs, lastError: result.reason });
+      await sleep(delayMs, signal);
+    }
+    return "stopped";
+  }
+
+  /** One connection from CONNECT to close. `onLogin` runs when the broker accepted the credentials. */
+  private connectOnce(
+    credentials: StoredCredentials,
+    signal: AbortSignal,
+    onLogin: () => void,
+  ): Promise<AttemptResult> {
+    const { config, lifecycle, logger } = this.deps;
+    const topic = statusTopic(config.topicPrefix);
+    const options: IClientOptions = {
+      clientId: config.agentName,
+      username: credentials.username,
+      password: credentials.password,
+      protocolVersion: 4,
+      clean: true,
+      keepalive: config.mqtt.keepaliveSeconds,
+      connectTimeout: config.mqtt.connectTimeoutMs,
+      // Reconnection is ours (backoff with jitter, rejection tracking); mqtt.js would retry at a fixed period.
+      reconnectPeriod: 0,
+      will: { topic, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
+    };
+    if (config.mqtt.scheme === "mqtts") {
+      options.ca = config.tls.ca;
+      options.rejectUnauthorized = !config.tls.trustAllCerts;
+      if (isIP(config.mqtt.host) === 0) options.servername = config.mqtt.host;
+    }
+
+    return new Promise<AttemptResult>((resolve) => {
+      const client: MqttClient = mqtt.connect(this.brokerUrl, options);
+      let connectedAt: number | undefined;
+      let lastError: unknown;
+      let settled = false;
+      const settle = (result: AttemptResult) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener("abort", onAbort);
+        resolve(result);
+      };
+
+      const onAbort = () => {
+        void this.sayGoodbye(client, topic, connectedAt !== undefined).then(() =>
+          settle({ kind: "stopped" }),
+        );
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+
+      client.on("connect", () => {
+        connectedAt = this.now();
+        onLogin();
+        logger.info(
+          { broker: this.brokerUrl, clientId: config.agentName },
+          `Connected to Connectware broker at ${this.brokerUrl}`,
+        );
+        lifecycle.transition("online");
+        client.publish(topic, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
+          if (error) logger.warn({ err: error, topic }, "Could not publish the online status");
+        });
+      });
+      client.on("error", (error) => {
+        lastError = error;
+      });
+      client.on("close", () => {
+        if (signal.aborted) return; // onAbort settles after the goodbye
+        client.end(true);
+        if (isAuthRejection(lastError)) {
+          settle({ kind: "rejected", reason: (lastError as Error).message });
+          return;
+        }
+        const connectedForMs = connectedAt === undefined ? undefined : this.now() - connectedAt;
+        const reason =
+          connectedAt === undefined
+            ? `to ${this.brokerUrl} failed (${describeMqttError(lastError)})`
+            : `to ${this.brokerUrl} lost${lastError ? ` (${describeMqttError(lastError)})` : ""}`;
+        settle({ kind: "lost", reason, connectedForMs });
+      });
+    });
+  }
+
+  /** Publishes the retained offline status (a clean DISCONNECT suppresses the last will), then closes. */
+  private async sayGoodbye(client: MqttClient, topic: string, connected: boolean): Promise<void> {
+    if (connected && client.connected) {
+      await Promise.race([
+        client.publishAsync(topic, STATUS_OFFLINE, { qos: 1, retain: true }).catch(() => undefined),
+        sleep(GOODBYE_TIMEOUT_MS),
+      ]);
+    }
+    await Promise.race([client.endAsync(false).catch(() => undefined), sleep(GOODBYE_TIMEOUT_MS)]);
+    client.end(true);
+  }
+}
+
+function describeMqttError(error: unknown): string {
+  if (error === undefined) return "connection closed";
+  const err = error as NodeJS.ErrnoException;
+  switch (err.code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `host name does not resolve (${err.code})`;
+    case "ECONNRESET":
+      return "connection reset";
+  }
+  return `${err.code !== undefined ? `${String(err.code)}: ` : ""}${err.message ?? String(error)}`.slice(
+    0,
+    300,
+  );
+}

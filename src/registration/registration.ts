@@ -1,0 +1,166 @@
+import { hostname } from "node:os";
+import type { AgentConfig } from "../config/config.js";
+import type { Lifecycle } from "../lifecycle/lifecycle.js";
+import type { Logger } from "../logging/logger.js";
+import type { StoredCredentials } from "../storage/credential-store.js";
+import { ExponentialBackoff, withJitter } from "../util/backoff.js";
+import { sleep } from "../util/sleep.js";
+import { AGENT_VERSION } from "../version.js";
+import { type RegistrationOutcome, type RegistrationRequest, RegistryClient } from "./registry-client.js";
+
+export interface RegistrationDeps {
+  config: AgentConfig;
+  lifecycle: Lifecycle;
+  logger: Logger;
+  client?: RegistryClient;
+  random?: () => number;
+  now?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/**
+ * The explicit registration flow (protocol contract §2): re-sends the same request until the
+ * registry answers 201, driving the lifecycle through registering / registry-locked / pending /
+ * conflict. Never gives up and never changes the credentials: that is the caller's decision.
+ */
+export class Registration {
+  private readonly client: RegistryClient;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+
+  constructor(private readonly deps: RegistrationDeps) {
+    const { config } = deps;
+    this.client =
+      deps.client ??
+      new RegistryClient({
+        baseUrl: config.registry.baseUrl,
+        timeoutMs: config.registry.requestTimeoutMs,
+        ca: config.tls.ca,
+        trustAllCerts: config.tls.trustAllCerts,
+      });
+    this.random = deps.random ?? Math.random;
+    this.now = deps.now ?? Date.now;
+    this.sleep = deps.sleep ?? sleep;
+  }
+
+  /**
+   * Resolves true once the registry granted these credentials, false if `signal` aborted first.
+   * `freshlyGenerated` only changes the wording of the announcement (protocol contract §7).
+   */
+  async run(
+    credentials: StoredCredentials,
+    freshlyGenerated: boolean,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { config, lifecycle, logger } = this.deps;
+    const registryHost = config.registry.baseUrl.host;
+    const pairingId = credentials.pairingId;
+    lifecycle.transition("registering", { pairingId });
+
+    logger.info(
+      `Asking for Connectware registration at ${registryHost} with ${freshlyGenerated ? "newly generated" : "previously generated"} credentials...`,
+    );
+    logger.info("The registration process must be finished using the web-interface.");
+    logger.info('Navigate to "User Management -> Client Registry", click unlock and authorize this client.');
+    logger.info(`Username: ${credentials.username}, pairing ID (should match in UI): ${pairingId}`);
+
+    const request = this.buildRequest(credentials);
+    const backoff = new ExponentialBackoff(
+      config.registry.retryMinMs,
+      config.registry.retryMaxMs,
+      this.random,
+    );
+    let lastReported: string | undefined;
+
+    while (!signal.aborted) {
+      const outcome = await this.client.register(request, signal);
+      if (signal.aborted) return false;
+      const report = reportKey(outcome);
+      const changed = report !== lastReported;
+      lastReported = report;
+
+      let delayMs: number;
+      switch (outcome.kind) {
+        case "granted":
+          logger.info({ username: credentials.username, pairingId }, "Registration granted by Connectware");
+          return true;
+        case "pending":
+          backoff.reset();
+          delayMs = withJitter(config.registry.pendingPollMs, this.random);
+          if (changed)
+            logger.info(
+              { pairingId },
+              `Registration request recorded, waiting for an administrator to authorize pairing ID ${pairingId}`,
+            );
+          lifecycle.transition("pending", { pairingId, nextAttemptAt: this.now() + delayMs });
+          break;
+        case "locked":
+          backoff.reset();
+          delayMs = withJitter(config.registry.lockedPollMs, this.random);
+          if (changed)
+            logger.info(
+              `Client registry at ${registryHost} is locked (423); waiting for an administrator to unlock it`,
+            );
+          lifecycle.transition("registry-locked", { pairingId, nextAttemptAt: this.now() + delayMs });
+          break;
+        case "conflict":
+          backoff.reset();
+          delayMs = withJitter(config.registry.conflictPollMs, this.random);
+          if (changed) {
+            logger.error(
+              { username: credentials.username, serverMessage: outcome.serverMessage },
+              `Registration conflict (409 Conflict): Connectware already has a user "${credentials.username}" with other credentials. ` +
+                `Delete that user in the Connectware Admin UI (User Management -> Users), or give this agent another CYBUS_AGENT_NAME; ` +
+                `retrying every ${Math.round(config.registry.conflictPollMs / 1000)} s`,
+            );
+          }
+          lifecycle.transition("conflict", {
+            pairingId,
+            nextAttemptAt: this.now() + delayMs,
+            lastError: "409 Conflict: username already in use",
+          });
+          break;
+        case "transient": {
+          const backoffMs = backoff.next();
+          delayMs = Math.min(config.registry.retryMaxMs, Math.max(backoffMs, outcome.retryAfterMs ?? 0));
+          if (changed) {
+            logger.warn(
+              { registry: registryHost, retryInMs: delayMs },
+              `Registration request failed, will retry: ${outcome.reason}`,
+            );
+          } else {
+            logger.debug({ retryInMs: delayMs }, `Registration request failed again: ${outcome.reason}`);
+          }
+          lifecycle.transition("registering", {
+            pairingId,
+            nextAttemptAt: this.now() + delayMs,
+            lastError: outcome.reason,
+          });
+          break;
+        }
+      }
+      await this.sleep(delayMs, signal);
+    }
+    return false;
+  }
+
+  private buildRequest(credentials: StoredCredentials): RegistrationRequest {
+    const { config } = this.deps;
+    return {
+      username: credentials.username,
+      password: credentials.password,
+      context: {
+        pairingId: credentials.pairingId,
+        agentName: config.agentName,
+        agentVersion: AGENT_VERSION,
+        hostname: hostname(),
+      },
+      permissions: [{ resourceType: "mqtt", resource: `${config.topicPrefix}/#`, operation: "readWrite" }],
+    };
+  }
+}
+
+function reportKey(outcome: RegistrationOutcome): string {
+  return outcome.kind === "transient" ? `transient:${outcome.reason}` : outcome.kind;
+}

@@ -1,0 +1,224 @@
+import http from "node:http";
+import https from "node:https";
+
+/**
+ * [ours] The request body: the public docs stop before their example, so the field names are ours
+ * (protocol contract §2). Kept in this one place so they can be changed if the real server differs.
+ */
+export const REGISTER_PATH = "/api/client-registry/register";
+
+export interface RegistrationRequest {
+  username: string;
+  password: string;
+  context: { pairingId: string; agentVersion: string; hostname: string; [key: string]: unknown };
+  permissions: { resourceType: "mqtt"; resource: string; operation: "read" | "write" | "readWrite" }[];
+}
+
+export type RegistrationOutcome =
+  | { kind: "granted" }
+  | { kind: "pending" }
+  | { kind: "locked" }
+  | { kind: "conflict"; serverMessage: string | undefined }
+  /** Anything else: logged, retried with backoff, never a reason to drop credentials. */
+  | { kind: "transient"; reason: string; retryAfterMs?: number };
+
+export interface RegistryClientOptions {
+  baseUrl: URL;
+  timeoutMs: number;
+  ca: string | undefined;
+  trustAllCerts: boolean;
+  /** Bodies beyond this are cut off and treated as a bad response: a gateway has little memory. */
+  maxBodyBytes?: number;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+export class RegistryClient {
+  private readonly maxBodyBytes: number;
+
+  constructor(private readonly options: RegistryClientOptions) {
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  }
+
+  get endpoint(): URL {
+    const base = this.options.baseUrl;
+    return new URL(base.pathname.replace(/\/+$/, "") + REGISTER_PATH, base);
+  }
+
+  /** Sends one registration request. Never throws: every failure is an outcome. */
+  async register(request: RegistrationRequest, signal?: AbortSignal): Promise<RegistrationOutcome> {
+    let response: { status: number; headers: http.IncomingHttpHeaders; body: string };
+    try {
+      response = await this.post(JSON.stringify(request), signal);
+    } catch (error) {
+      return { kind: "transient", reason: describeNetworkError(error, this.endpoint) };
+    }
+    return interpret(response, request.username);
+  }
+
+  private post(
+    payload: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+    const url = this.endpoint;
+    const isHttps = url.protocol === "https:";
+    const transport = isHttps ? https : http;
+    const timeoutMs = this.options.timeoutMs;
+    return new Promise((resolve, reject) => {
+      const request = transport.request(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json",
+          "content-length": Buffer.byteLength(payload),
+        },
+        // One deadline for the whole exchange, not only for idle sockets: a server that trickles
+        // a byte per second must not hold the agent forever.
+        signal: signal
+          ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
+          : AbortSignal.timeout(timeoutMs),
+        timeout: timeoutMs,
+        ...(isHttps ? { ca: this.options.ca, rejectUnauthorized: !this.options.trustAllCerts } : {}),
+        agent: false,
+      });
+      request.on("timeout", () => request.destroy(new RegistryTimeoutError(timeoutMs)));
+      request.on("error", (error) => {
+        if (error.name === "AbortError" && !signal?.aborted) reject(new RegistryTimeoutError(timeoutMs));
+        else reject(error);
+      });
+      request.on("response", (response) => {
+        const chunks: Buffer[] = [];
+        let received = 0;
+        response.on("data", (chunk: Buffer) => {
+          received += chunk.length;
+          if (received > this.maxBodyBytes) {
+            response.destroy();
+            request.destroy(new ResponseTooLargeError(this.maxBodyBytes));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
+        response.on("error", reject);
+      });
+      request.end(payload);
+    });
+  }
+}
+
+class RegistryTimeoutError extends Error {
+  constructor(timeoutMs: number) {
+    super(`no complete answer within ${timeoutMs} ms`);
+    this.name = "RegistryTimeoutError";
+  }
+}
+
+class ResponseTooLargeError extends Error {
+  constructor(limit: number) {
+    super(`response body larger than ${limit} bytes`);
+    this.name = "ResponseTooLargeError";
+  }
+}
+
+function interpret(
+  response: { status: number; headers: http.IncomingHttpHeaders; body: string },
+  username: string,
+): RegistrationOutcome {
+  const { status } = response;
+  switch (status) {
+    case 201: {
+      const body = parseJsonObject(response.body);
+      if (body === undefined)
+        return { kind: "transient", reason: `201 with a body that is not a JSON object` };
+      if (body.username !== undefined && body.username !== username) {
+        return {
+          kind: "transient",
+          reason: `201 for another username (${String(body.username).slice(0, 64)})`,
+        };
+      }
+      return { kind: "granted" };
+    }
+    case 202:
+      return { kind: "pending" };
+    case 423:
+      return { kind: "locked" };
+    case 409: {
+      const body = parseJsonObject(response.body);
+      const message = typeof body?.message === "string" ? body.message.slice(0, 300) : undefined;
+      return { kind: "conflict", serverMessage: message };
+    }
+  }
+  const retryAfterMs = parseRetryAfter(response.headers["retry-after"]);
+  const reason =
+    status >= 300 && status < 400
+      ? `HTTP ${status} redirect to ${response.headers.location ?? "?"} not followed (credentials are only sent to the configured registry)`
+      : `HTTP ${status}${describeBody(response)}`;
+  return retryAfterMs === undefined
+    ? { kind: "transient", reason }
+    : { kind: "transient", reason, retryAfterMs };
+}
+
+function describeBody(response: { headers: http.IncomingHttpHeaders; body: string }): string {
+  const type = response.headers["content-type"] ?? "";
+  if (type.includes("html")) return " (HTML error page, probably from a proxy)";
+  const body = parseJsonObject(response.body);
+  const message = body?.message ?? body?.error;
+  return typeof message === "string" ? ` (${message.slice(0, 200)})` : "";
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseRetryAfter(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** A message that names the peer and the cause, from Node's error codes rather than message text. */
+function describeNetworkError(error: unknown, endpoint: URL): string {
+  const peer = endpoint.host;
+  const err = error as NodeJS.ErrnoException;
+  if (error instanceof RegistryTimeoutError || error instanceof ResponseTooLargeError) {
+    return `${peer}: ${err.message}`;
+  }
+  switch (err.code) {
+    case "ECONNREFUSED":
+      return `${peer}: connection refused`;
+    case "ECONNRESET":
+      return `${peer}: connection reset`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `${peer}: host name does not resolve (${err.code})`;
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return `${peer}: network unreachable (${err.code})`;
+    case "DEPTH_ZERO_SELF_SIGNED_CERT":
+    case "SELF_SIGNED_CERT_IN_CHAIN":
+    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
+    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
+      return `${peer}: TLS certificate not trusted (${err.code}); set CW_AGENT_CA_FILE to Connectware's CA`;
+    case "CERT_HAS_EXPIRED":
+    case "CERT_NOT_YET_VALID":
+      return `${peer}: TLS certificate ${err.code === "CERT_HAS_EXPIRED" ? "expired" : "not yet valid"}; check the system clock`;
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+      return `${peer}: TLS certificate does not match the host name`;
+  }
+  return `${peer}: ${err.code ? `${err.code} ` : ""}${err.message ?? String(error)}`.slice(0, 300);
+}

@@ -1,0 +1,296 @@
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+} from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { AgentState } from "../lifecycle/lifecycle.js";
+import { pairingIdOf } from "../registration/pairing-id.js";
+
+export const DATABASE_FILE = "cw-agent.db";
+const SCHEMA_VERSION = 1;
+const SQLITE_MAGIC = "SQLite format 3\0";
+
+export interface StoredCredentials {
+  readonly username: string;
+  readonly password: string;
+  readonly pairingId: string;
+  /** "pending" until the registry answered 201 for exactly these credentials. */
+  readonly status: "pending" | "granted";
+  readonly createdAt: number;
+  readonly grantedAt: number | undefined;
+}
+
+/** The last lifecycle status the agent recorded, so the CLI can report on a stopped agent. */
+export interface RecordedStatus {
+  readonly state: AgentState;
+  readonly since: number;
+  readonly pairingId: string | undefined;
+  readonly lastError: string | undefined;
+  readonly pid: number;
+  readonly updatedAt: number;
+}
+
+export class DatabaseFromNewerVersionError extends Error {
+  constructor(
+    readonly path: string,
+    readonly version: number,
+  ) {
+    super(
+      `${path} has schema version ${version}, newer than this cw-agent understands (${SCHEMA_VERSION}); ` +
+        "install the newer cw-agent again, or move the file away to register anew",
+    );
+    this.name = "DatabaseFromNewerVersionError";
+  }
+}
+
+export interface OpenOptions {
+  /** Told about a damaged database that was moved aside (the caller logs it as an error). */
+  onCorrupt?: (details: { path: string; movedTo: string; reason: string }) => void;
+  now?: () => number;
+}
+
+/**
+ * Credentials and the last known status, in one SQLite file on persistent flash.
+ * WAL with synchronous=FULL: a committed write survives power loss, and every write that matters is
+ * one transaction, so a crash leaves either the old or the new credentials, never a mix.
+ */
+export class CredentialStore {
+  private constructor(
+    private readonly database: Database.Database,
+    readonly path: string,
+    private readonly now: () => number,
+  ) {}
+
+  /** Opens (creating if needed) the database in a state directory the caller has locked. */
+  static open(stateDir: string, options: OpenOptions = {}): CredentialStore {
+    const now = options.now ?? Date.now;
+    const path = join(stateDir, DATABASE_FILE);
+    const damage = existsSync(path) ? diagnose(path) : undefined;
+    if (damage !== undefined) {
+      const movedTo = moveAside(path, now());
+      options.onCorrupt?.({ path, movedTo, reason: damage });
+    }
+    if (!existsSync(path)) createPrivateFile(path, stateDir);
+    ensurePrivate(path);
+
+    const database = new Database(path, { timeout: 2_000 });
+    try {
+      database.pragma("journal_mode = WAL");
+      database.pragma("synchronous = FULL");
+      migrate(database, path);
+    } catch (error) {
+      database.close();
+      throw error;
+    }
+    return new CredentialStore(database, path, now);
+  }
+
+  /** Read-only view for the CLI while the agent may be running. */
+  static openReadOnly(stateDir: string): CredentialStore | undefined {
+    const path = join(stateDir, DATABASE_FILE);
+    if (!existsSync(path)) return undefined;
+    const database = new Database(path, { readonly: true, fileMustExist: true, timeout: 2_000 });
+    return new CredentialStore(database, path, Date.now);
+  }
+
+  load(): StoredCredentials | undefined {
+    const row = this.database
+      .prepare("SELECT username, password, status, created_at, granted_at FROM credentials WHERE id = 1")
+      .get() as
+      | {
+          username: string;
+          password: string;
+          status: "pending" | "granted";
+          created_at: number;
+          granted_at: number | null;
+        }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      username: row.username,
+      password: row.password,
+      pairingId: pairingIdOf(row.username, row.password),
+      status: row.status,
+      createdAt: row.created_at,
+      grantedAt: row.granted_at ?? undefined,
+    };
+  }
+
+  /** Persists newly generated credentials as pending, replacing any previous ones in one transaction. */
+  saveNew(username: string, password: string): StoredCredentials {
+    const createdAt = this.now();
+    this.database
+      .prepare(
+        "INSERT OR REPLACE INTO credentials (id, username, password, status, created_at, granted_at) VALUES (1, ?, ?, 'pending', ?, NULL)",
+      )
+      .run(username, password, createdAt);
+    return {
+      username,
+      password,
+      pairingId: pairingIdOf(username, password),
+      status: "pending",
+      createdAt,
+      grantedAt: undefined,
+    };
+  }
+
+  markGranted(): void {
+    this.database
+      .prepare("UPDATE credentials SET status = 'granted', granted_at = ? WHERE id = 1")
+      .run(this.now());
+  }
+
+  discard(): void {
+    this.database.prepare("DELETE FROM credentials WHERE id = 1").run();
+  }
+
+  recordStatus(status: { state: AgentState; since: number; pairingId?: string; lastError?: string }): void {
+    this.database
+      .prepare(
+        "INSERT OR REPLACE INTO agent_status (id, state, since, pairing_id, last_error, pid, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
+      )
+      .run(
+        status.state,
+        status.since,
+        status.pairingId ?? null,
+        status.lastError ?? null,
+        process.pid,
+        this.now(),
+      );
+  }
+
+  lastStatus(): RecordedStatus | undefined {
+    const row = this.database
+      .prepare("SELECT state, since, pairing_id, last_error, pid, updated_at FROM agent_status WHERE id = 1")
+      .get() as
+      | {
+          state: AgentState;
+          since: number;
+          pairing_id: string | null;
+          last_error: string | null;
+          pid: number;
+          updated_at: number;
+        }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      state: row.state,
+      since: row.since,
+      pairingId: row.pairing_id ?? undefined,
+      lastError: row.last_error ?? undefined,
+      pid: row.pid,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  /** "ok", or what SQLite's integrity check found. */
+  integrityCheck(): string {
+    const rows = this.database.pragma("integrity_check") as { integrity_check: string }[];
+    return rows.map((row) => row.integrity_check).join("; ");
+  }
+
+  close(): void {
+    if (this.database.open) this.database.close();
+  }
+}
+
+function migrate(database: Database.Database, path: string): void {
+  const version = database.pragma("user_version", { simple: true }) as number;
+  if (version > SCHEMA_VERSION) throw new DatabaseFromNewerVersionError(path, version);
+  const migrations: ((db: Database.Database) => void)[] = [
+    (db) =>
+      db.exec(`
+        CREATE TABLE credentials (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          username TEXT NOT NULL,
+          password TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('pending', 'granted')),
+          created_at INTEGER NOT NULL,
+          granted_at INTEGER
+        );
+        CREATE TABLE agent_status (
+          id INTEGER PRIMARY KEY CHECK (id = 1),
+          state TEXT NOT NULL,
+          since INTEGER NOT NULL,
+          pairing_id TEXT,
+          last_error TEXT,
+          pid INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL
+        );`),
+  ];
+  for (let next = version; next < SCHEMA_VERSION; next++) {
+    const step = migrations[next];
+    if (step === undefined) throw new Error(`no migration from schema version ${next}`);
+    database.transaction(() => {
+      step(database);
+      database.pragma(`user_version = ${next + 1}`);
+    })();
+  }
+}
+
+/** Why the file at `path` cannot be used as our database, or undefined when it is healthy. */
+function diagnose(path: string): string | undefined {
+  const size = statSync(path).size;
+  if (size === 0) return undefined; // created but never written: SQLite treats it as empty
+  const header = Buffer.alloc(16);
+  const fd = openSync(path, "r");
+  try {
+    readSync(fd, header, 0, 16, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (header.toString("latin1") !== SQLITE_MAGIC) return "not an SQLite database";
+  let database: Database.Database | undefined;
+  try {
+    database = new Database(path, { fileMustExist: true, timeout: 2_000 });
+    const result = (database.pragma("integrity_check") as { integrity_check: string }[])
+      .map((row) => row.integrity_check)
+      .join("; ");
+    return result === "ok" ? undefined : `integrity check failed: ${result.slice(0, 200)}`;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") return `${code}: ${(error as Error).message}`;
+    throw error;
+  } finally {
+    database?.close();
+  }
+}
+
+/** Renames the database and its WAL companions to `*.corrupt-<timestamp>`, keeping them for inspection. */
+function moveAside(path: string, now: number): string {
+  const stamp = new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  const movedTo = `${path}.corrupt-${stamp}`;
+  for (const suffix of ["-wal", "-shm"]) {
+    if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
+  }
+  renameSync(path, movedTo);
+  return movedTo;
+}
+
+function createPrivateFile(path: string, stateDir: string): void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, "wx", 0o600));
+  // Make the new directory entry itself durable before credentials are written into the file.
+  const dirFd = openSync(stateDir, "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/** SQLite gives -wal/-shm files the mode of the database file, so 0600 here covers all three. */
+function ensurePrivate(path: string): void {
+  if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+}
