@@ -1,0 +1,196 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CredentialStore } from "../../src/storage/credential-store.js";
+
+const CLI = new URL("../../dist/src/cli.js", import.meta.url).pathname;
+
+export interface LogLine {
+  level: number;
+  time: number;
+  msg: string;
+  pid: number;
+  hostname: string;
+  state?: string;
+  [key: string]: unknown;
+}
+
+/** Every agent process started by a test file, so afterEach can stop them and scan their logs. */
+const running = new Set<AgentProcess>();
+
+export function newStateDir(): string {
+  return join(mkdtempSync(join(tmpdir(), "cw-agent-it-")), "state");
+}
+
+/** Fast timings for tests; every value is still within what config.ts accepts. */
+export const FAST_TIMINGS = {
+  CW_AGENT_REGISTRY_LOCKED_POLL_MS: "200",
+  CW_AGENT_REGISTRY_PENDING_POLL_MS: "200",
+  CW_AGENT_REGISTRY_CONFLICT_POLL_MS: "300",
+  CW_AGENT_REGISTRY_RETRY_MIN_MS: "100",
+  CW_AGENT_REGISTRY_RETRY_MAX_MS: "1000",
+  CW_AGENT_REGISTRY_TIMEOUT_MS: "1500",
+  CW_AGENT_RECONNECT_MIN_MS: "100",
+  CW_AGENT_RECONNECT_MAX_MS: "1000",
+  CW_AGENT_MQTT_CONNECT_TIMEOUT_MS: "2000",
+};
+
+/**
+ * A real `cw-agent run` child process (the built dist/), with its JSON log lines parsed as they
+ * arrive. Tests wait on log lines, never on wall-clock sleeps.
+ */
+export class AgentProcess {
+  readonly lines: LogLine[] = [];
+  readonly rawOutput: string[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+  private readonly waiters = new Set<() => void>();
+  private exitCode: number | null | undefined;
+  /** Every password this agent's database held while the test ran: none may appear in any output. */
+  readonly secretsSeen = new Set<string>();
+
+  constructor(
+    readonly env: Record<string, string>,
+    readonly stateDir: string,
+  ) {
+    this.child = spawn(process.execPath, [CLI, "run"], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CW_AGENT_STATE_DIR: stateDir, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    running.add(this);
+    let buffered = "";
+    this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      buffered += chunk;
+      let newline = buffered.indexOf("\n");
+      while (newline >= 0) {
+        this.accept(buffered.slice(0, newline));
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf("\n");
+      }
+    });
+    this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      this.rawOutput.push(chunk);
+      this.wake();
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once("exit", (code, signal) => {
+        this.exitCode = code ?? (signal ? null : code);
+        running.delete(this);
+        this.wake();
+        resolve(code);
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  private accept(raw: string): void {
+    this.rawOutput.push(raw);
+    try {
+      this.lines.push(JSON.parse(raw) as LogLine);
+    } catch {
+      // not JSON (e.g. a crash trace): kept in rawOutput
+    }
+    if (raw.includes("pairing ID")) this.rememberSecret();
+    this.wake();
+  }
+
+  /** Reads the password the agent persisted, to check later that it was never printed. */
+  rememberSecret(): void {
+    try {
+      const store = CredentialStore.openReadOnly(this.stateDir);
+      const password = store?.load()?.password;
+      store?.close();
+      if (password) this.secretsSeen.add(password);
+    } catch {
+      // the database may be mid-creation; the next line will try again
+    }
+  }
+
+  private wake(): void {
+    for (const waiter of this.waiters) waiter();
+  }
+
+  /** Resolves with the first line (at or after index `from`) that matches; rejects if the process exits first. */
+  waitForLine(
+    predicate: (line: LogLine) => boolean,
+    options: { from?: number; timeoutMs?: number } = {},
+  ): Promise<LogLine> {
+    const timeoutMs = options.timeoutMs ?? 20_000;
+    let from = options.from ?? 0;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        for (; from < this.lines.length; from++) {
+          const line = this.lines[from] as LogLine;
+          if (predicate(line)) {
+            finish();
+            resolve(line);
+            return;
+          }
+        }
+        if (this.exitCode !== undefined) {
+          finish();
+          reject(
+            new Error(
+              `agent exited (${this.exitCode}) before the expected line:\n${this.rawOutput.slice(-15).join("\n")}`,
+            ),
+          );
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`timed out waiting for a log line:\n${this.rawOutput.slice(-15).join("\n")}`));
+      }, timeoutMs);
+      const finish = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  waitForMessage(
+    fragment: string | RegExp,
+    options?: { from?: number; timeoutMs?: number },
+  ): Promise<LogLine> {
+    return this.waitForLine(
+      (line) => (typeof fragment === "string" ? line.msg.includes(fragment) : fragment.test(line.msg)),
+      options,
+    );
+  }
+
+  /** Waits for the lifecycle to enter `state` (the agent logs every state change with a `state` field). */
+  waitForState(state: string, options?: { from?: number; timeoutMs?: number }): Promise<LogLine> {
+    return this.waitForLine((line) => line.state === state, options);
+  }
+
+  kill(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    if (this.exitCode === undefined) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+export function startAgent(env: Record<string, string>, stateDir = newStateDir()): AgentProcess {
+  return new AgentProcess(env, stateDir);
+}
+
+/** For afterEach: kills what is still running and returns every agent that ran, for log checks. */
+export async function stopAllAgents(): Promise<void> {
+  await Promise.all([...running].map((agent) => agent.kill("SIGKILL")));
+}
+
+/** Asserts that no output line of the given agents contains any password they held. */
+export function findLeakedSecrets(agents: AgentProcess[]): string[] {
+  const leaks: string[] = [];
+  for (const agent of agents) {
+    agent.rememberSecret();
+    for (const secret of agent.secretsSeen) {
+      for (const raw of agent.rawOutput) if (raw.includes(secret)) leaks.push(raw);
+    }
+  }
+  return leaks;
+}

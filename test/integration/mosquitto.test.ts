@@ -1,0 +1,102 @@
+import mqtt from "mqtt";
+import { afterEach, describe, expect, it } from "vitest";
+import { CredentialStore } from "../../src/storage/credential-store.js";
+import { prepareStateDir } from "../../src/storage/state-dir.js";
+import {
+  type AgentProcess,
+  FAST_TIMINGS,
+  findLeakedSecrets,
+  newStateDir,
+  startAgent,
+  stopAllAgents,
+} from "./agent-process.js";
+import { findMosquitto, Mosquitto } from "./mosquitto.js";
+
+const mosquitto = findMosquitto();
+const started: AgentProcess[] = [];
+const brokers: Mosquitto[] = [];
+
+afterEach(async () => {
+  await stopAllAgents();
+  for (const broker of brokers.splice(0)) await broker.kill();
+  expect(findLeakedSecrets(started.splice(0))).toEqual([]);
+});
+
+function seedGrantedCredentials(stateDir: string, username: string, password: string): void {
+  prepareStateDir(stateDir);
+  const store = CredentialStore.open(stateDir);
+  store.saveNew(username, password);
+  store.markGranted();
+  store.close();
+}
+
+/** Collects every retained/live payload of one topic, as a second client sees it. */
+async function watchTopic(
+  port: number,
+  topic: string,
+): Promise<{ payloads: string[]; client: mqtt.MqttClient }> {
+  const payloads: string[] = [];
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    username: "observer",
+    password: "observer-password",
+    reconnectPeriod: 100,
+  });
+  client.on("message", (_topic, payload) => payloads.push(payload.toString()));
+  await client.subscribeAsync(topic, { qos: 1 });
+  return { payloads, client };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe.skipIf(mosquitto === undefined)("against a real Mosquitto broker", () => {
+  it("connects with cached credentials, publishes its retained status and reconnects after a kill -9", async () => {
+    if (mosquitto === undefined) return;
+    const password = "granted-password-0123456789";
+    const broker = await Mosquitto.start(mosquitto, { "gw-mosq": password, observer: "observer-password" });
+    brokers.push(broker);
+    const stateDir = newStateDir();
+    seedGrantedCredentials(stateDir, "gw-mosq", password);
+
+    const agent = startAgent(
+      {
+        ...FAST_TIMINGS,
+        CYBUS_AGENT_NAME: "gw-mosq",
+        CYBUS_MQTT_HOST: "127.0.0.1",
+        CYBUS_MQTT_PORT: String(broker.port),
+        // Nothing listens here: any registration attempt would show up as a failure in the log.
+        CW_AGENT_REGISTRY_URL: "http://127.0.0.1:9",
+      },
+      stateDir,
+    );
+    agent.secretsSeen.add(password);
+    started.push(agent);
+    await agent.waitForState("online");
+    expect(agent.lines.some((line) => line.msg.includes("Asking for Connectware registration"))).toBe(false);
+
+    const watcher = await watchTopic(broker.port, "cw-agent/gw-mosq/status");
+    await until(() => watcher.payloads.includes("online"), "the retained online status");
+
+    const beforeKill = agent.lines.length;
+    await broker.kill();
+    await agent.waitForState("reconnecting", { from: beforeKill });
+    await broker.launch();
+    await agent.waitForState("online", { from: beforeKill });
+    const afterRestart = watcher.payloads.length;
+    await until(
+      () => watcher.payloads.slice(afterRestart).includes("online") || watcher.payloads.at(-1) === "online",
+      "online again",
+    );
+
+    const beforeStop = agent.lines.length;
+    expect(await agent.kill("SIGTERM")).toBe(0);
+    expect(agent.lines.slice(beforeStop).some((line) => line.state === "stopped")).toBe(true);
+    await until(() => watcher.payloads.at(-1) === "offline", "the offline status after a clean stop");
+    await watcher.client.endAsync();
+  });
+});
