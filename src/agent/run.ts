@@ -68,7 +68,6 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
   await stopping;
   process.off("SIGTERM", stop);
   process.off("SIGINT", stop);
-  logger.info("Stopped");
   return failed ? EXIT_FAILURE : EXIT_OK;
 }
 

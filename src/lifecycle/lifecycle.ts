@@ -167,7 +167,7 @@ export function describeStatus(status: AgentStatus): string {
         ? `Registering at ${status.registry} (retrying: ${status.lastError})`
         : `Registering at ${status.registry}`;
     case "registry-locked":
-      return `Waiting for the client registry to be unlocked, pairing ID ${status.pairingId ?? "?"}`;
+      return `Client registry locked (423): waiting for an administrator to unlock it, pairing ID ${status.pairingId ?? "?"}`;
     case "pending":
       return `Waiting for authorization, pairing ID ${status.pairingId ?? "?"}`;
     case "conflict":

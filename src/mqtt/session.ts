@@ -153,10 +153,6 @@ export class MqttSession {
       client.on("connect", () => {
         connectedAt = this.now();
         onLogin();
-        logger.info(
-          { broker: this.brokerUrl, clientId: config.agentName },
-          `Connected to Connectware broker at ${this.brokerUrl}`,
-        );
         lifecycle.transition("online");
         client.publish(topic, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
           if (error) logger.warn({ err: error, topic }, "Could not publish the online status");

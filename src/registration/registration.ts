@@ -88,20 +88,11 @@ export class Registration {
         case "pending":
           backoff.reset();
           delayMs = withJitter(config.registry.pendingPollMs, this.random);
-          if (changed)
-            logger.info(
-              { pairingId },
-              `Registration request recorded, waiting for an administrator to authorize pairing ID ${pairingId}`,
-            );
           lifecycle.transition("pending", { pairingId, nextAttemptAt: this.now() + delayMs });
           break;
         case "locked":
           backoff.reset();
           delayMs = withJitter(config.registry.lockedPollMs, this.random);
-          if (changed)
-            logger.info(
-              `Client registry at ${registryHost} is locked (423); waiting for an administrator to unlock it`,
-            );
           lifecycle.transition("registry-locked", { pairingId, nextAttemptAt: this.now() + delayMs });
           break;
         case "conflict":
