@@ -1,0 +1,248 @@
+import type { EventEmitter } from "node:events";
+import { createServer as createNetServer, type Server } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { Aedes, type AuthenticateError, type Client } from "aedes";
+import { SocketTracker } from "./http-util.js";
+import { closeServer, listen } from "./listen.js";
+import type { KeyPair } from "./paths.js";
+import type { MqttPermission } from "./protocol.js";
+import type { RegistryState } from "./registry-state.js";
+import { mayPublish, maySubscribe } from "./topic-match.js";
+
+/**
+ * Refused publishes are rerouted here instead of being refused with an error, because aedes closes
+ * the connection on an authorizePublish error and the simulator is meant to drop them silently.
+ * Nothing is ever forwarded from this topic.
+ */
+const DROPPED_PUBLISH_TOPIC = "$SIM/dropped-publish";
+
+const CONNACK_BAD_USERNAME_OR_PASSWORD = 4;
+const CONNACK_NOT_AUTHORIZED = 5;
+
+export interface MqttSession {
+  clientId: string;
+  username: string;
+}
+
+export interface SimulatedBrokerOptions {
+  host: string;
+  mqttPort: number;
+  mqttsPort: number;
+  serverKeyPair: KeyPair;
+  state: RegistryState;
+  log: (message: string) => void;
+}
+
+function refusal(returnCode: 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+/** aedes behind a plain and a TLS listener, authenticating against the simulated registry. */
+export class SimulatedBroker {
+  private readonly netServer: Server;
+  private readonly tlsServer: Server;
+  private readonly netSockets = new SocketTracker();
+  private readonly tlsSockets = new SocketTracker();
+  private readonly usernameOfClient = new WeakMap<Client, string>();
+  /** so a session whose user was deleted can still publish its last will */
+  private readonly permissionsAtConnect = new WeakMap<Client, MqttPermission[]>();
+  private readonly sessions = new Set<Client>();
+  private readonly retainedPayloads = new Map<string, Buffer>();
+  private connectsToReject = 0;
+  private plainPort: number;
+  private tlsPort: number;
+
+  private constructor(
+    private readonly aedes: Aedes,
+    private readonly options: SimulatedBrokerOptions,
+  ) {
+    this.plainPort = options.mqttPort;
+    this.tlsPort = options.mqttsPort;
+    this.netServer = createNetServer(aedes.handle);
+    this.tlsServer = createTlsServer(
+      { cert: options.serverKeyPair.cert, key: options.serverKeyPair.key },
+      aedes.handle,
+    );
+    this.netServer.on("connection", this.netSockets.track);
+    this.tlsServer.on("connection", this.tlsSockets.track);
+  }
+
+  static async create(options: SimulatedBrokerOptions): Promise<SimulatedBroker> {
+    let broker: SimulatedBroker | undefined;
+    const aedes = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => {
+        if (broker === undefined) {
+          done(refusal(CONNACK_NOT_AUTHORIZED, "broker is starting"), false);
+          return;
+        }
+        broker.authenticate(client, username, password, done);
+      },
+      authorizePublish: (client, packet, done) => {
+        broker?.authorizePublish(client, packet);
+        done(null);
+      },
+      authorizeSubscribe: (client, subscription, done) => {
+        done(null, broker?.mayClientSubscribe(client, subscription.topic) ? subscription : null);
+      },
+      authorizeForward: (_client, packet) => (packet.topic === DROPPED_PUBLISH_TOPIC ? null : packet),
+    });
+    broker = new SimulatedBroker(aedes, options);
+    broker.observe();
+    return broker;
+  }
+
+  get mqttPort(): number {
+    return this.plainPort;
+  }
+
+  get mqttsPort(): number {
+    return this.tlsPort;
+  }
+
+  isRunning(): boolean {
+    return this.netServer.listening;
+  }
+
+  /** Listens on the ports given at creation, or on the same ports as before after a stop. */
+  async start(): Promise<void> {
+    if (!this.netServer.listening) {
+      this.plainPort = await listen(this.netServer, this.plainPort, this.options.host);
+    }
+    if (!this.tlsServer.listening) {
+      this.tlsPort = await listen(this.tlsServer, this.tlsPort, this.options.host);
+    }
+  }
+
+  /** Closes the listeners and every MQTT connection; the broker state (retained messages) stays. */
+  async stop(): Promise<void> {
+    const closing = [closeServer(this.netServer), closeServer(this.tlsServer)];
+    this.netSockets.destroyAll();
+    this.tlsSockets.destroyAll();
+    await Promise.all(closing);
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+  }
+
+  sessionsList(): MqttSession[] {
+    return [...this.sessions].map((client) => ({
+      clientId: client.id,
+      username: this.usernameOfClient.get(client) ?? "",
+    }));
+  }
+
+  /** Destroys the sockets of a user's sessions, as a network loss would; returns how many. */
+  dropSessionsOf(username: string): number {
+    let dropped = 0;
+    for (const client of this.sessions) {
+      if (this.usernameOfClient.get(client) === username) {
+        client.conn.destroy();
+        dropped += 1;
+      }
+    }
+    if (dropped > 0) {
+      this.options.log(`dropped ${dropped} MQTT session(s) of "${username}"`);
+    }
+    return dropped;
+  }
+
+  rejectNextConnects(count: number): void {
+    this.connectsToReject = Math.max(0, Math.floor(count));
+  }
+
+  retained(topic: string): string | undefined {
+    return this.retainedPayloads.get(topic)?.toString("utf8");
+  }
+
+  private observe(): void {
+    this.aedes.on("client", (client) => {
+      if (this.usernameOfClient.has(client)) {
+        this.sessions.add(client);
+      }
+    });
+    this.aedes.on("clientDisconnect", (client) => {
+      this.sessions.delete(client);
+    });
+    this.aedes.on("publish", (packet) => {
+      if (!packet.retain || packet.topic === DROPPED_PUBLISH_TOPIC) return;
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(String(packet.payload));
+      if (payload.length === 0) {
+        this.retainedPayloads.delete(packet.topic);
+      } else {
+        this.retainedPayloads.set(packet.topic, payload);
+      }
+    });
+    // Typed without "error", but aedes emits it (for example when clearing stale wills fails).
+    (this.aedes as EventEmitter).on("error", (error: Error) => {
+      this.options.log(`broker error: ${error.message}`);
+    });
+  }
+
+  private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
+    if (this.connectsToReject > 0) {
+      this.connectsToReject -= 1;
+      this.options.log(`MQTT CONNECT of "${username ?? ""}" rejected on purpose (transient rejection)`);
+      done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+      return;
+    }
+    if (username === undefined || password === undefined) {
+      this.options.log("MQTT CONNECT without username or password refused");
+      done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+      return;
+    }
+    const outcome = this.options.state.handleMqttLogin(username, password.toString("utf8"));
+    switch (outcome) {
+      case "accepted":
+        this.usernameOfClient.set(client, username);
+        this.permissionsAtConnect.set(client, this.options.state.userPermissions(username) ?? []);
+        this.options.log(`MQTT client "${client.id}" connected as "${username}"`);
+        done(null, true);
+        return;
+      case "bad-password":
+        this.options.log(`MQTT CONNECT of "${username}" refused: bad username or password`);
+        done(refusal(CONNACK_BAD_USERNAME_OR_PASSWORD, "bad username or password"), false);
+        return;
+      case "unknown-user-recorded":
+        this.options.log(`MQTT CONNECT of unknown "${username}" refused and recorded as a pending request`);
+        done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+        return;
+      case "unknown-user":
+        this.options.log(`MQTT CONNECT of unknown "${username}" refused (registry locked)`);
+        done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+        return;
+    }
+  }
+
+  private permissionsOf(client: Client): MqttPermission[] {
+    const username = this.usernameOfClient.get(client);
+    const current = username === undefined ? undefined : this.options.state.userPermissions(username);
+    return current ?? this.permissionsAtConnect.get(client) ?? [];
+  }
+
+  /** Reroutes a publish the client may not make to a topic nothing is forwarded from. */
+  private authorizePublish(client: Client | null, packet: { topic: string; retain: boolean }): void {
+    // aedes passes no client for its own publishes (such as wills of long-gone sessions).
+    if (client === null) return;
+    if (!packet.topic.startsWith("$SYS/") && mayPublish(this.permissionsOf(client), packet.topic)) return;
+    this.options.log(
+      `dropped publish of "${this.usernameOfClient.get(client) ?? ""}" to "${packet.topic}" (not permitted)`,
+    );
+    packet.topic = DROPPED_PUBLISH_TOPIC;
+    packet.retain = false;
+  }
+
+  private mayClientSubscribe(client: Client, topicFilter: string): boolean {
+    if (maySubscribe(this.permissionsOf(client), topicFilter)) return true;
+    this.options.log(
+      `refused subscription of "${this.usernameOfClient.get(client) ?? ""}" to "${topicFilter}" (not permitted)`,
+    );
+    return false;
+  }
+}
