@@ -1,0 +1,117 @@
+import type { AgentStatus, StatusObserver } from "../lifecycle/lifecycle.js";
+import type { Logger } from "../logging/logger.js";
+import type { DisplayConfig, IndicatorConfig } from "./config.js";
+import { DisplayController } from "./display/display-controller.js";
+import { type I2cOpener, openI2cBus } from "./display/i2c.js";
+import { openDisplay } from "./display/open-display.js";
+import { formatLocalTime, type TimeFormatter } from "./display/screens.js";
+import { stderrTerminal, type Terminal } from "./display/virtual.js";
+import { type DigitalLineOpener, openOnoffLine } from "./leds/gpio-led.js";
+import { StatusLeds } from "./leds/status-leds.js";
+import { realTimers, type Timers } from "./timers.js";
+
+export type { DisplayConfig, DisplayModel, IndicatorConfig, LedTarget } from "./config.js";
+export { loadIndicatorConfig } from "./config.js";
+export type { I2cBus, I2cOpener } from "./display/i2c.js";
+export type { Terminal } from "./display/virtual.js";
+export type { DigitalLine, DigitalLineOpener } from "./leds/gpio-led.js";
+export { PATTERNS, STATE_PATTERNS } from "./leds/patterns.js";
+export type { TimerHandle, Timers } from "./timers.js";
+
+export interface Indicators {
+  /** Feed it every lifecycle transition (it is registered with lifecycle.observe). Must not throw. */
+  readonly observe: StatusObserver;
+  /** Fast-blinks the status LED for `seconds`, then returns to the state's pattern. */
+  identify(seconds: number): void;
+  /** Initialise hardware; a missing LED/display is ONE warning, never a throw. */
+  start(): Promise<void>;
+  /** LEDs to the defined "agent stopped" state, lines released, display shows a stopped screen or is cleared, all timers cleared. */
+  stop(): Promise<void>;
+}
+
+export interface IndicatorDeps {
+  readonly timers?: Timers;
+  /** Root of sysfs; tests point it at a fake tree. Default "/sys". */
+  readonly sysfsRoot?: string;
+  readonly openI2cBus?: I2cOpener;
+  readonly openDigitalLine?: DigitalLineOpener;
+  /** Where virtual displays draw; default stderr. */
+  readonly terminal?: Terminal;
+  readonly formatTime?: TimeFormatter;
+}
+
+/** Status LEDs and the status display, observing the lifecycle. The constructor does no I/O. */
+export function createIndicators(
+  config: IndicatorConfig,
+  logger: Logger,
+  deps: IndicatorDeps = {},
+): Indicators {
+  const log = logger.child({ component: "indicators" });
+  const timers = deps.timers ?? realTimers;
+  const leds = new StatusLeds({
+    config,
+    logger: log,
+    timers,
+    sysfsRoot: deps.sysfsRoot ?? "/sys",
+    openLine: deps.openDigitalLine ?? openOnoffLine,
+  });
+  const display =
+    config.display.model === "none"
+      ? undefined
+      : new DisplayController({
+          open: () =>
+            openDisplay({
+              config: config.display,
+              openBus: deps.openI2cBus ?? openI2cBus,
+              timers,
+              terminal: deps.terminal ?? stderrTerminal,
+            }),
+          logger: log,
+          timers,
+          formatTime: deps.formatTime ?? formatLocalTime,
+          configured: describeDisplay(config.display),
+        });
+  let latest: AgentStatus | undefined;
+  let started = false;
+
+  const observe: StatusObserver = (status) => {
+    try {
+      latest = status;
+      // Before start() the hardware is not open yet; start() replays the latest status.
+      if (!started) return;
+      leds.show(status.state);
+      display?.show(status);
+    } catch (error) {
+      log.error({ err: error }, "indicator update failed");
+    }
+  };
+
+  return {
+    observe,
+    identify(seconds) {
+      try {
+        leds.identify(seconds);
+      } catch (error) {
+        log.error({ err: error }, "identify failed");
+      }
+    },
+    async start() {
+      if (started) return;
+      await leds.start();
+      await display?.start();
+      started = true;
+      if (latest !== undefined) observe(latest, undefined);
+    },
+    async stop() {
+      started = false;
+      leds.stop();
+      await display?.stop();
+    },
+  };
+}
+
+function describeDisplay(config: DisplayConfig): string {
+  if (config.model === "virtual" || config.model === "virtual-lcd") return config.model;
+  const address = config.address === "auto" ? "auto" : `0x${config.address.toString(16)}`;
+  return `${config.model} on /dev/i2c-${config.bus} at ${address}`;
+}
