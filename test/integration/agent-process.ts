@@ -183,11 +183,17 @@ export async function stopAllAgents(): Promise<void> {
   await Promise.all([...running].map((agent) => agent.kill("SIGKILL")));
 }
 
-/** Asserts that no output line of the given agents contains any password they held. */
+/**
+ * The output lines of the given agents that contain any password they held. Throws if no password
+ * was known at all for agents that registered, so the check cannot pass vacuously.
+ */
 export function findLeakedSecrets(agents: AgentProcess[]): string[] {
   const leaks: string[] = [];
   for (const agent of agents) {
     agent.rememberSecret();
+    const registered = agent.lines.some((line) => line.msg.includes("pairing ID (should match in UI)"));
+    if (registered && agent.secretsSeen.size === 0)
+      throw new Error(`no password known for agent ${agent.pid}`);
     for (const secret of agent.secretsSeen) {
       for (const raw of agent.rawOutput) if (raw.includes(secret)) leaks.push(raw);
     }
