@@ -1,0 +1,522 @@
+#!/usr/bin/env bash
+# Installs cw-agent as a systemd service on a Raspberry Pi or any Debian/Ubuntu gateway.
+# Run from a source tree with a built dist/ (npm ci && npm run build) or from a release archive.
+# See docs/operations.md, or ./install.sh --help.
+set -euo pipefail
+umask 022
+
+readonly SUPPORTED_ARCHS="aarch64 armv7l armv6l x86_64"
+readonly NODE_MIN_MAJOR=20
+readonly USER_NAME=cw-agent
+readonly HARDWARE_GROUPS="gpio i2c"
+
+usage() {
+  cat <<'EOF'
+Usage: install.sh [OPTIONS]
+
+Installs cw-agent under /opt/cw-agent with production dependencies, creates the system user
+cw-agent (groups gpio, i2c), writes /etc/cw-agent/cw-agent.env from a commented template if it does
+not exist, installs cw-agent.service and cw-agent@.service into /etc/systemd/system and enables the
+service. On a Raspberry Pi with a display configured in the environment file it enables I2C.
+Running it again changes nothing unless the agent itself changed.
+
+Options:
+  --instance NAME  Use the template unit cw-agent@NAME.service: settings in /etc/cw-agent/NAME.env,
+                   state in /var/lib/cw-agent/NAME. With --uninstall: remove only that instance.
+  --root DIR       Install into the staging root DIR instead of / (DESTDIR in the environment does
+                   the same). Nothing outside DIR is touched: users and groups are added to
+                   DIR/etc/passwd and DIR/etc/group; systemctl, apt-get and npm are not run.
+  --skip-npm       Do not run `npm ci` in /opt/cw-agent (node_modules is provided otherwise).
+  --uninstall      Stop, disable and remove the agent. Keeps /etc/cw-agent and /var/lib/cw-agent
+                   (the credentials).
+  --purge          --uninstall, and also remove the settings, the state (credentials) and the
+                   cw-agent user and group.
+  -h, --help       Show this help.
+
+Exit codes: 0 success, 1 failure, 64 bad usage.
+EOF
+}
+
+log() { printf 'cw-agent install: %s\n' "$*"; }
+warn() { printf 'cw-agent install: warning: %s\n' "$*" >&2; }
+die() {
+  printf 'cw-agent install: error: %s\n' "$*" >&2
+  exit 1
+}
+bad_usage() {
+  printf 'cw-agent install: %s\n\n' "$*" >&2
+  usage >&2
+  exit 64
+}
+
+# --- arguments ---------------------------------------------------------------------------------
+
+ROOT="${DESTDIR:-}"
+INSTANCE=""
+ACTION=install
+PURGE=no
+SKIP_NPM=no
+
+while (($#)); do
+  case "$1" in
+    --instance)
+      (($# >= 2)) || bad_usage "--instance needs a NAME"
+      INSTANCE="$2"
+      shift 2
+      ;;
+    --instance=*) INSTANCE="${1#*=}"; shift ;;
+    --root)
+      (($# >= 2)) || bad_usage "--root needs a DIR"
+      ROOT="$2"
+      shift 2
+      ;;
+    --root=*) ROOT="${1#*=}"; shift ;;
+    --skip-npm) SKIP_NPM=yes; shift ;;
+    --uninstall) ACTION=uninstall; shift ;;
+    --purge) ACTION=uninstall; PURGE=yes; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) bad_usage "unknown argument: $1" ;;
+  esac
+done
+
+if [[ -n "$INSTANCE" && ! "$INSTANCE" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; then
+  bad_usage "--instance: '$INSTANCE' is not a valid name (letters, digits, '.', '_', '-'; at most 64)"
+fi
+
+STAGING=no
+if [[ -n "$ROOT" ]]; then
+  mkdir -p -- "$ROOT"
+  ROOT="$(cd -- "$ROOT" && pwd -P)"
+  if [[ "$ROOT" == / ]]; then ROOT=""; else STAGING=yes; fi
+fi
+
+if [[ "$STAGING" == no && "$(id -u)" != 0 ]]; then
+  die "run as root (sudo $0 ...), or use --root DIR to install into a staging root"
+fi
+
+SRC="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+readonly OPT="$ROOT/opt/cw-agent"
+readonly ETC="$ROOT/etc/cw-agent"
+readonly UNIT_DIR="$ROOT/etc/systemd/system"
+readonly STATE="$ROOT/var/lib/cw-agent"
+if [[ -n "$INSTANCE" ]]; then
+  UNIT="cw-agent@$INSTANCE.service"
+  ENV_FILE="$ETC/$INSTANCE.env"
+else
+  UNIT="cw-agent.service"
+  ENV_FILE="$ETC/cw-agent.env"
+fi
+readonly UNIT ENV_FILE
+
+CHANGED=no
+UNITS_CHANGED=no
+TMP_FILES=()
+cleanup() {
+  local file
+  for file in "${TMP_FILES[@]}"; do rm -f -- "$file"; done
+}
+trap cleanup EXIT
+
+# --- file helpers: write only what differs, so a second run changes nothing -------------------
+
+file_mode() { stat -c '%a' -- "$1"; }
+
+# install_content DEST MODE < content
+install_content() {
+  local dest="$1" mode="$2" tmp
+  mkdir -p -- "$(dirname -- "$dest")"
+  tmp="$dest.cw-agent-new"
+  TMP_FILES+=("$tmp")
+  cat >"$tmp"
+  if [[ -f "$dest" ]] && cmp -s -- "$tmp" "$dest" && [[ "$(file_mode "$dest")" == "${mode#0}" ]]; then
+    rm -f -- "$tmp"
+    return 1
+  fi
+  chmod "$mode" -- "$tmp"
+  mv -f -- "$tmp" "$dest"
+  CHANGED=yes
+  log "installed ${dest#"$ROOT"}"
+}
+
+install_file() { install_content "$2" "$3" <"$1"; }
+
+ensure_dir() {
+  local dir="$1" mode="$2"
+  if [[ ! -d "$dir" ]]; then
+    mkdir -p -- "$dir"
+    CHANGED=yes
+  fi
+  [[ "$(file_mode "$dir")" == "${mode#0}" ]] || { chmod "$mode" -- "$dir"; CHANGED=yes; }
+}
+
+# sync_tree SRC_DIR DEST_DIR: files 0644, directories 0755; files gone from SRC_DIR are removed.
+sync_tree() {
+  local from="$1" to="$2" path rel
+  ensure_dir "$to" 0755
+  while IFS= read -r -d '' path; do
+    rel="${path#"$from"/}"
+    if [[ -d "$path" ]]; then ensure_dir "$to/$rel" 0755; else install_file "$path" "$to/$rel" 0644 || true; fi
+  done < <(find "$from" -mindepth 1 -print0 | sort -z)
+  while IFS= read -r -d '' path; do
+    rel="${path#"$to"/}"
+    if [[ ! -e "$from/$rel" ]]; then
+      rm -rf -- "$path"
+      CHANGED=yes
+      log "removed ${path#"$ROOT"}"
+    fi
+  done < <(find "$to" -mindepth 1 -depth -print0)
+}
+
+# --- checks ------------------------------------------------------------------------------------
+
+check_architecture() {
+  local arch
+  arch="$(uname -m)"
+  case " $SUPPORTED_ARCHS " in
+    *" $arch "*) ;;
+    *) die "unsupported architecture '$arch'; cw-agent supports: $SUPPORTED_ARCHS" ;;
+  esac
+}
+
+NODE_BIN=""
+check_node() {
+  local version="none" major=0
+  NODE_BIN="$(command -v node || true)"
+  if [[ -n "$NODE_BIN" ]]; then
+    version="$("$NODE_BIN" --version 2>/dev/null || echo unknown)"
+    major="${version#v}"
+    major="${major%%.*}"
+    [[ "$major" =~ ^[0-9]+$ ]] || major=0
+  fi
+  if ((major < NODE_MIN_MAJOR)); then
+    cat >&2 <<EOF
+cw-agent install: error: Node.js $NODE_MIN_MAJOR or newer is required (found: $version).
+  Raspberry Pi OS / Debian / Ubuntu on arm64, armhf or x86_64: install the "nodejs" package from
+  NodeSource, see https://github.com/nodesource/distributions (Node.js $NODE_MIN_MAJOR.x or newer;
+  the nodejs of Debian 12 / Raspberry Pi OS Bookworm is 18 and too old).
+  armv6l (Raspberry Pi Zero, Zero W, 1): official builds stop at armv7; use an armv6l tarball from
+  https://unofficial-builds.nodejs.org/download/release/ and unpack it under /usr/local.
+  Node.js must be installed system-wide: the service cannot see /home or /root (nvm installs).
+Then run this script again.
+EOF
+    exit 1
+  fi
+  case "$NODE_BIN" in
+    /home/* | /root/*)
+      if [[ "$STAGING" == yes ]]; then
+        warn "node is $NODE_BIN: the service cannot run it (ProtectHome=yes); the target needs node outside /home and /root"
+      else
+        die "node is $NODE_BIN, which the service cannot run (ProtectHome=yes hides /home and /root); install Node.js system-wide"
+      fi
+      ;;
+  esac
+}
+
+check_source() {
+  local file
+  for file in dist/src/cli.js package.json package-lock.json \
+    systemd/cw-agent.service systemd/cw-agent@.service systemd/cw-agent.env; do
+    [[ -f "$SRC/$file" ]] || die "$SRC/$file is missing; in a source checkout run 'npm ci && npm run build' first"
+  done
+}
+
+is_raspberry_pi() {
+  local model
+  for model in "$ROOT/proc/device-tree/model" "$ROOT/sys/firmware/devicetree/base/model"; do
+    [[ -r "$model" ]] && tr -d '\0' <"$model" | grep -q 'Raspberry Pi' && return 0
+  done
+  return 1
+}
+
+# --- build dependencies and npm ----------------------------------------------------------------
+
+# better-sqlite3 downloads a prebuilt binary for x86_64, aarch64 and armv7l; there is none for
+# armv6l. i2c-bus and epoll (onoff), the optional GPIO/I2C modules, always compile from source, so
+# a Raspberry Pi needs the compiler too. Elsewhere npm skips them when they fail to build.
+needs_toolchain() {
+  local tool missing=no
+  for tool in python3 make g++; do command -v "$tool" >/dev/null || missing=yes; done
+  [[ "$missing" == yes ]] || return 1
+  [[ "$(uname -m)" == armv6l ]] && return 0
+  is_raspberry_pi && return 0
+  [[ -e "$ROOT/dev/gpiochip0" ]] && return 0
+  return 1
+}
+
+install_build_dependencies() {
+  needs_toolchain || return 0
+  if [[ "$STAGING" == yes ]]; then
+    log "planned: apt-get install python3 make g++ (native modules have no prebuilt binary here)"
+    return 0
+  fi
+  command -v apt-get >/dev/null || die "python3, make and g++ are needed to build native modules; install them"
+  log "installing python3 make g++ (native modules have no prebuilt binary for this machine)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++
+}
+
+install_node_modules() {
+  local stamp
+  if [[ "$SKIP_NPM" == yes ]]; then return 0; fi
+  if [[ "$STAGING" == yes ]]; then
+    log "planned: npm ci --omit=dev in /opt/cw-agent (not run in a staging root; see --skip-npm)"
+    return 0
+  fi
+  command -v npm >/dev/null || die "npm not found: install it with Node.js (NodeSource's nodejs includes it)"
+  # Native modules are built for one Node.js ABI and architecture: reinstall when either changes.
+  stamp="node=$("$NODE_BIN" --version) arch=$(uname -m) lock=$(sha256sum <"$OPT/package-lock.json" | cut -d' ' -f1)"
+  if [[ -d "$OPT/node_modules" && -f "$OPT/.install-stamp" && "$(cat "$OPT/.install-stamp")" == "$stamp" ]]; then
+    return 0
+  fi
+  install_build_dependencies
+  log "running npm ci --omit=dev in /opt/cw-agent"
+  (cd -- "$OPT" && npm ci --omit=dev --no-audit --no-fund)
+  printf '%s\n' "$stamp" >"$OPT/.install-stamp"
+  CHANGED=yes
+}
+
+# --- users and groups --------------------------------------------------------------------------
+
+# Staging root: plain entries in DIR/etc/group and DIR/etc/passwd, ids from the system range
+# counting down from 999 like useradd --system (no shadow entries: the account has no password).
+staged_free_id() {
+  local file="$1" id
+  for ((id = 999; id >= 100; id--)); do
+    cut -d: -f3 "$file" | grep -qx "$id" || { echo "$id"; return 0; }
+  done
+  die "no free system id in $file"
+}
+
+staged_ensure_group() {
+  local group="$1" file="$ROOT/etc/group"
+  grep -q "^$group:" "$file" && return 0
+  printf '%s:x:%s:\n' "$group" "$(staged_free_id "$file")" >>"$file"
+  CHANGED=yes
+  log "added group $group to ${file#"$ROOT"}"
+}
+
+staged_add_member() {
+  local group="$1" user="$2" file="$ROOT/etc/group" members
+  members="$(grep "^$group:" "$file" | cut -d: -f4)"
+  [[ ",$members," == *",$user,"* ]] && return 0
+  awk -F: -v OFS=: -v g="$group" -v u="$user" '$1 == g { $4 = ($4 == "" ? u : $4 "," u) } { print }' \
+    "$file" >"$file.cw-agent-new"
+  cat "$file.cw-agent-new" >"$file"
+  rm -f -- "$file.cw-agent-new"
+  CHANGED=yes
+}
+
+ensure_users() {
+  local group
+  if [[ "$STAGING" == yes ]]; then
+    mkdir -p -- "$ROOT/etc"
+    [[ -f "$ROOT/etc/group" ]] || install -m 0644 /dev/null "$ROOT/etc/group"
+    [[ -f "$ROOT/etc/passwd" ]] || install -m 0644 /dev/null "$ROOT/etc/passwd"
+    for group in $USER_NAME $HARDWARE_GROUPS; do staged_ensure_group "$group"; done
+    if ! grep -q "^$USER_NAME:" "$ROOT/etc/passwd"; then
+      printf '%s:x:%s:%s:Cybus Connectware edge agent:/var/lib/cw-agent:/usr/sbin/nologin\n' \
+        "$USER_NAME" "$(staged_free_id "$ROOT/etc/passwd")" "$(staged_group_id $USER_NAME)" >>"$ROOT/etc/passwd"
+      CHANGED=yes
+      log "added user $USER_NAME to /etc/passwd"
+    fi
+    for group in $HARDWARE_GROUPS; do staged_add_member "$group" "$USER_NAME"; done
+    return 0
+  fi
+  for group in $USER_NAME $HARDWARE_GROUPS; do
+    getent group "$group" >/dev/null || { groupadd --system "$group"; CHANGED=yes; log "created group $group"; }
+  done
+  if ! getent passwd "$USER_NAME" >/dev/null; then
+    useradd --system --gid "$USER_NAME" --groups "${HARDWARE_GROUPS// /,}" --home-dir /var/lib/cw-agent \
+      --no-create-home --shell /usr/sbin/nologin --comment "Cybus Connectware edge agent" "$USER_NAME"
+    CHANGED=yes
+    log "created user $USER_NAME"
+  fi
+  for group in $HARDWARE_GROUPS; do
+    id -nG "$USER_NAME" | tr ' ' '\n' | grep -qx "$group" || { usermod -a -G "$group" "$USER_NAME"; CHANGED=yes; }
+  done
+}
+
+staged_group_id() { grep "^$1:" "$ROOT/etc/group" | cut -d: -f3; }
+
+# chown that works in a staging root, where the names exist only in DIR/etc/group.
+chown_to_agent_group() {
+  local path="$1"
+  if [[ "$STAGING" == no ]]; then
+    chown "root:$USER_NAME" -- "$path"
+  elif [[ "$(id -u)" == 0 ]]; then
+    chown "0:$(staged_group_id $USER_NAME)" -- "$path"
+  fi
+}
+
+# --- configuration, units, I2C -----------------------------------------------------------------
+
+install_env_file() {
+  local fresh=no
+  [[ -d "$ETC" ]] || fresh=yes
+  ensure_dir "$ETC" 0750
+  [[ "$fresh" == no ]] || chown_to_agent_group "$ETC"
+  if [[ -e "$ENV_FILE" ]]; then
+    log "kept ${ENV_FILE#"$ROOT"} (never overwritten)"
+    return 0
+  fi
+  install_file "$SRC/systemd/cw-agent.env" "$ENV_FILE" 0640 || true
+  chown_to_agent_group "$ENV_FILE"
+  log "edit ${ENV_FILE#"$ROOT"}: set at least CYBUS_MQTT_HOST$([[ -n "$INSTANCE" ]] || echo ' and CYBUS_AGENT_NAME')"
+}
+
+install_units() {
+  local unit
+  for unit in cw-agent.service cw-agent@.service; do
+    # The units name /usr/bin/node; point them at the node this script found.
+    if install_content "$UNIT_DIR/$unit" 0644 \
+      < <(sed "s#^ExecStart=/usr/bin/node #ExecStart=$NODE_BIN #" "$SRC/systemd/$unit"); then
+      UNITS_CHANGED=yes
+    fi
+  done
+}
+
+display_configured() {
+  [[ -f "$ENV_FILE" ]] &&
+    grep -Eiq '^[[:space:]]*CW_AGENT_DISPLAY_MODEL=["'\'']?(auto|ssd1306|sh1106|hd44780)(["'\'']|[[:space:]]|$)' "$ENV_FILE"
+}
+
+# Raspberry Pi OS Bookworm reads /boot/firmware/config.txt; /boot/config.txt is only a pointer
+# there. Older releases read /boot/config.txt. I2C also needs the i2c-dev module for /dev/i2c-N.
+enable_i2c() {
+  local config
+  if ! is_raspberry_pi || ! display_configured; then return 0; fi
+  if [[ -f "$ROOT/boot/firmware/config.txt" ]]; then
+    config="$ROOT/boot/firmware/config.txt"
+  elif [[ -f "$ROOT/boot/config.txt" ]]; then
+    config="$ROOT/boot/config.txt"
+  else
+    warn "a display is configured but no config.txt was found: enable I2C with raspi-config"
+    return 0
+  fi
+  if ! grep -Eq '^[[:space:]]*dtparam=([^#]*,)?i2c(_arm)?=on([,[:space:]]|$)' "$config"; then
+    cp -p -- "$config" "$config.cw-agent-backup"
+    if grep -Eq '^[[:space:]]*#?[[:space:]]*dtparam=i2c_arm=(on|off)[[:space:]]*$' "$config"; then
+      sed -i -E '0,/^[[:space:]]*#?[[:space:]]*dtparam=i2c_arm=(on|off)[[:space:]]*$/s//dtparam=i2c_arm=on/' "$config"
+    else
+      printf '\n[all]\n# Added by cw-agent install.sh for the display\ndtparam=i2c_arm=on\n' >>"$config"
+    fi
+    CHANGED=yes
+    log "enabled I2C in ${config#"$ROOT"} (backup: ${config#"$ROOT"}.cw-agent-backup); reboot to apply"
+  fi
+  if ! grep -Eqs '^[[:space:]]*i2c[-_]dev' "$ROOT/etc/modules" "$ROOT"/etc/modules-load.d/*.conf; then
+    install_content "$ROOT/etc/modules-load.d/cw-agent-i2c.conf" 0644 <<<"i2c-dev" || true
+    [[ "$STAGING" == yes ]] || modprobe i2c-dev || true
+  fi
+}
+
+systemd_running() { [[ "$STAGING" == no && -d /run/systemd/system ]]; }
+
+enable_unit() {
+  if [[ "$STAGING" == yes ]]; then
+    log "planned: systemctl daemon-reload && systemctl enable $UNIT (not run in a staging root)"
+    return 0
+  fi
+  if [[ "$UNITS_CHANGED" == yes ]] && systemd_running; then systemctl daemon-reload; fi
+  if ! systemctl is-enabled --quiet "$UNIT" 2>/dev/null; then
+    systemctl enable --quiet "$UNIT"
+    CHANGED=yes
+    log "enabled $UNIT"
+  fi
+  # New code or units only take effect after a restart; a stopped agent stays stopped.
+  if [[ "$CHANGED" == yes ]] && systemd_running && systemctl is-active --quiet "$UNIT"; then
+    systemctl restart "$UNIT"
+    log "restarted $UNIT"
+  fi
+}
+
+do_install() {
+  check_architecture
+  check_node
+  check_source
+  ensure_users
+  ensure_dir "$OPT" 0755
+  sync_tree "$SRC/dist/src" "$OPT/dist/src"
+  install_file "$SRC/package.json" "$OPT/package.json" 0644 || true
+  install_file "$SRC/package-lock.json" "$OPT/package-lock.json" 0644 || true
+  install_node_modules
+  install_env_file
+  install_units
+  enable_i2c
+  enable_unit
+  if [[ "$CHANGED" == no ]]; then
+    log "nothing to change"
+  elif [[ "$STAGING" == no ]] && ! systemctl is-active --quiet "$UNIT"; then
+    log "start with: systemctl start $UNIT   logs: journalctl -u $UNIT -f"
+  fi
+}
+
+# --- uninstall ---------------------------------------------------------------------------------
+
+remove_path() {
+  [[ -e "$1" || -L "$1" ]] || return 0
+  rm -rf -- "$1"
+  log "removed ${1#"$ROOT"}"
+}
+
+staged_remove_account() {
+  local file
+  for file in "$ROOT/etc/passwd" "$ROOT/etc/group"; do
+    [[ -f "$file" ]] || continue
+    awk -F: -v OFS=: -v u="$USER_NAME" '
+      $1 == u { next }
+      NF >= 4 { n = split($4, m, ","); out = ""
+                for (i = 1; i <= n; i++) if (m[i] != u) out = out (out == "" ? "" : ",") m[i]
+                $4 = out }
+      { print }' "$file" >"$file.cw-agent-new"
+    cat "$file.cw-agent-new" >"$file"
+    rm -f -- "$file.cw-agent-new"
+  done
+}
+
+do_uninstall() {
+  local unit units=()
+  if [[ -n "$INSTANCE" ]]; then
+    units=("$UNIT")
+  else
+    units=(cw-agent.service)
+    for unit in "$UNIT_DIR"/*.wants/cw-agent@*.service; do
+      [[ -e "$unit" || -L "$unit" ]] && units+=("$(basename -- "$unit")")
+    done
+  fi
+  if [[ "$STAGING" == yes ]]; then
+    log "planned: systemctl disable --now ${units[*]} (not run in a staging root)"
+  elif command -v systemctl >/dev/null; then
+    for unit in "${units[@]}"; do systemctl disable --now --quiet "$unit" 2>/dev/null || true; done
+  fi
+
+  if [[ -n "$INSTANCE" ]]; then
+    if [[ "$PURGE" == yes ]]; then
+      remove_path "$ENV_FILE"
+      remove_path "$STATE/$INSTANCE"
+    else
+      log "kept ${ENV_FILE#"$ROOT"} and /var/lib/cw-agent/$INSTANCE (credentials); --purge removes them"
+    fi
+    log "the agent itself stays installed; run --uninstall without --instance to remove it"
+    return 0
+  fi
+
+  remove_path "$UNIT_DIR/cw-agent.service"
+  remove_path "$UNIT_DIR/cw-agent@.service"
+  systemd_running && systemctl daemon-reload
+  remove_path "$OPT"
+  if [[ "$PURGE" == yes ]]; then
+    remove_path "$ETC"
+    remove_path "$STATE"
+    if [[ "$STAGING" == yes ]]; then
+      staged_remove_account
+    else
+      getent passwd "$USER_NAME" >/dev/null && userdel "$USER_NAME"
+      getent group "$USER_NAME" >/dev/null && groupdel "$USER_NAME"
+    fi
+    log "removed user and group $USER_NAME (the gpio and i2c groups stay)"
+  else
+    log "kept /etc/cw-agent (settings) and /var/lib/cw-agent (credentials); --purge removes them"
+  fi
+  log "I2C settings in config.txt and /etc/modules-load.d are left as they are"
+}
+
+if [[ "$ACTION" == install ]]; then do_install; else do_uninstall; fi
