@@ -102,7 +102,7 @@ export class OledDisplay implements GraphicDisplay {
     // RAM content is undefined after power-on (and stale after a reconnect): clear all of it,
     // including the SH1106's four invisible columns, before the panel is switched on.
     const zeros = new Uint8Array(this.ramColumns);
-    for (let page = 0; page < 8; page++) await this.writePage(page, 0, zeros);
+    for (let page = 0; page < 8; page++) await this.writeRam(page, 0, zeros);
     this.shadow = new Uint8Array(this.width * 8);
     await this.commands([0xaf]);
   }
@@ -117,7 +117,7 @@ export class OledDisplay implements GraphicDisplay {
       const wanted = bitmap.page(page);
       const known = shadow.subarray(page * this.width, (page + 1) * this.width);
       for (const [start, end] of changedRuns(known, wanted, MAX_UNCHANGED_GAP)) {
-        await this.writePage(page, start, wanted.subarray(start, end));
+        await this.writeRam(page, start + this.columnOffset, wanted.subarray(start, end));
         known.set(wanted.subarray(start, end), start);
       }
     }
@@ -143,8 +143,7 @@ export class OledDisplay implements GraphicDisplay {
   }
 
   /** Page addressing: B0+page (10.1.13), then the column's low and high nibble (10.1.1, 10.1.2). */
-  private async writePage(page: number, column: number, bytes: Uint8Array): Promise<void> {
-    const ramColumn = column + this.columnOffset;
+  private async writeRam(page: number, ramColumn: number, bytes: Uint8Array): Promise<void> {
     await this.commands([0xb0 | page, ramColumn & 0x0f, 0x10 | (ramColumn >> 4)]);
     for (let index = 0; index < bytes.length; index += I2C_BLOCK_MAX) {
       await this.bus.writeI2cBlock(this.address, DATA_STREAM, bytes.subarray(index, index + I2C_BLOCK_MAX));
