@@ -1,0 +1,351 @@
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+const NODE_DIR = dirname(process.execPath);
+
+/**
+ * A release-like source tree in a temp dir: install.sh, the unit files and a small fake dist/.
+ * The tests never depend on the real build and always pass --root (and DESTDIR), so nothing
+ * outside the temp dir is touched even as root.
+ */
+function makeSource(base: string): string {
+  const src = join(base, "src");
+  mkdirSync(join(src, "systemd"), { recursive: true });
+  mkdirSync(join(src, "dist/src/agent"), { recursive: true });
+  copyFileSync(join(REPO, "install.sh"), join(src, "install.sh"));
+  chmodSync(join(src, "install.sh"), 0o755);
+  for (const file of ["cw-agent.service", "cw-agent@.service", "cw-agent.env"]) {
+    copyFileSync(join(REPO, "systemd", file), join(src, "systemd", file));
+  }
+  writeFileSync(join(src, "dist/src/cli.js"), "// cli\n");
+  writeFileSync(join(src, "dist/src/agent/agent.js"), "// agent\n");
+  writeFileSync(join(src, "dist/src/agent/old.js"), "// removed in the next release\n");
+  writeFileSync(join(src, "package.json"), '{ "name": "cw-agent", "version": "0.1.0" }\n');
+  writeFileSync(join(src, "package-lock.json"), '{ "lockfileVersion": 3 }\n');
+  return src;
+}
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** path -> "type mode sha256|target" for everything under root: equal listings mean nothing changed. */
+function listing(root: string): Record<string, string> {
+  const result: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      const rel = path.slice(root.length);
+      const stat = lstatSync(path);
+      const mode = (stat.mode & 0o7777).toString(8);
+      if (stat.isSymbolicLink()) result[rel] = `link ${readlinkSync(path)}`;
+      else if (stat.isDirectory()) {
+        result[rel] = `dir ${mode} ${stat.uid}:${stat.gid}`;
+        walk(path);
+      } else {
+        const sum = createHash("sha256").update(readFileSync(path)).digest("hex");
+        result[rel] = `file ${mode} ${stat.uid}:${stat.gid} ${sum}`;
+      }
+    }
+  };
+  walk(root);
+  return result;
+}
+
+function mode(path: string): string {
+  return (statSync(path).mode & 0o7777).toString(8);
+}
+
+describe("install.sh into a staging root", () => {
+  let base: string;
+  let src: string;
+  let root: string;
+
+  beforeEach(() => {
+    base = mkdtempSync(join(tmpdir(), "cw-agent-install-"));
+    src = makeSource(base);
+    root = join(base, "root");
+    mkdirSync(root);
+  });
+  afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+  function install(args: string[] = [], path = `${NODE_DIR}:/usr/sbin:/usr/bin:/sbin:/bin`): Run {
+    const result = spawnSync("bash", [join(src, "install.sh"), "--root", root, ...args], {
+      encoding: "utf8",
+      env: { PATH: path, DESTDIR: root, LANG: "C" },
+    });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  function installOk(args: string[] = []): Run {
+    const run = install(args);
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    return run;
+  }
+
+  const inRoot = (path: string) => join(root, path);
+  const read = (path: string) => readFileSync(inRoot(path), "utf8");
+
+  it("installs the agent, the units, the environment file and the user", () => {
+    const run = installOk();
+
+    expect(read("opt/cw-agent/dist/src/cli.js")).toBe("// cli\n");
+    expect(read("opt/cw-agent/dist/src/agent/agent.js")).toBe("// agent\n");
+    expect(read("opt/cw-agent/package-lock.json")).toBe('{ "lockfileVersion": 3 }\n');
+    expect(mode(inRoot("opt/cw-agent"))).toBe("755");
+    expect(mode(inRoot("opt/cw-agent/dist/src/agent"))).toBe("755");
+    expect(mode(inRoot("opt/cw-agent/dist/src/cli.js"))).toBe("644");
+    // Not run in a staging root, only announced.
+    expect(existsSync(inRoot("opt/cw-agent/node_modules"))).toBe(false);
+    expect(run.stdout).toContain("planned: npm ci --omit=dev");
+
+    for (const unit of ["cw-agent.service", "cw-agent@.service"]) {
+      const installed = inRoot(`etc/systemd/system/${unit}`);
+      expect(mode(installed)).toBe("644");
+      // ExecStart= names the node this script found.
+      const source = readFileSync(join(src, "systemd", unit), "utf8");
+      expect(readFileSync(installed, "utf8")).toBe(
+        source.replace("ExecStart=/usr/bin/node ", `ExecStart=${NODE_DIR}/node `),
+      );
+    }
+    expect(run.stdout).toContain("planned: systemctl daemon-reload && systemctl enable cw-agent.service");
+
+    expect(mode(inRoot("etc/cw-agent"))).toBe("750");
+    expect(mode(inRoot("etc/cw-agent/cw-agent.env"))).toBe("640");
+    expect(read("etc/cw-agent/cw-agent.env")).toBe(readFileSync(join(src, "systemd/cw-agent.env"), "utf8"));
+
+    const passwd = read("etc/passwd").split("\n");
+    const group = read("etc/group").split("\n");
+    const agentGroup = group.find((line) => line.startsWith("cw-agent:"));
+    const gid = agentGroup?.split(":")[2];
+    expect(passwd).toContain(
+      `cw-agent:x:999:${gid}:Cybus Connectware edge agent:/var/lib/cw-agent:/usr/sbin/nologin`,
+    );
+    expect(group.find((line) => line.startsWith("gpio:"))).toMatch(/^gpio:x:\d+:cw-agent$/);
+    expect(group.find((line) => line.startsWith("i2c:"))).toMatch(/^i2c:x:\d+:cw-agent$/);
+    if (process.getuid?.() === 0) {
+      expect(String(statSync(inRoot("etc/cw-agent/cw-agent.env")).gid)).toBe(gid);
+    }
+  });
+
+  it("is idempotent: a second run changes nothing", () => {
+    installOk();
+    const before = listing(root);
+    const second = installOk();
+    expect(listing(root)).toEqual(before);
+    expect(second.stdout).toContain("nothing to change");
+    expect(second.stdout).not.toContain("installed ");
+  });
+
+  it("keeps existing groups and members and allocates free ids", () => {
+    mkdirSync(inRoot("etc"));
+    writeFileSync(
+      inRoot("etc/passwd"),
+      "root:x:0:0:root:/root:/bin/bash\nsvc:x:999:999::/:/usr/sbin/nologin\n",
+    );
+    writeFileSync(inRoot("etc/group"), "root:x:0:\ngpio:x:997:pi\nsvc:x:999:\n");
+    installOk();
+    installOk();
+    expect(read("etc/group").split("\n")).toEqual([
+      "root:x:0:",
+      "gpio:x:997:pi,cw-agent",
+      "svc:x:999:",
+      "cw-agent:x:998:",
+      "i2c:x:996:cw-agent",
+      "",
+    ]);
+    expect(read("etc/passwd")).toContain("cw-agent:x:998:998:");
+  });
+
+  it("never overwrites the environment file and updates the agent on the next release", () => {
+    installOk();
+    appendFileSync(inRoot("etc/cw-agent/cw-agent.env"), "CYBUS_MQTT_HOST=connectware.local\n");
+    chmodSync(inRoot("etc/cw-agent/cw-agent.env"), 0o600);
+    const edited = read("etc/cw-agent/cw-agent.env");
+
+    writeFileSync(join(src, "dist/src/cli.js"), "// cli v2\n");
+    rmSync(join(src, "dist/src/agent/old.js"));
+    const run = installOk();
+
+    expect(read("etc/cw-agent/cw-agent.env")).toBe(edited);
+    expect(mode(inRoot("etc/cw-agent/cw-agent.env"))).toBe("600");
+    expect(run.stdout).toContain("kept /etc/cw-agent/cw-agent.env");
+    expect(read("opt/cw-agent/dist/src/cli.js")).toBe("// cli v2\n");
+    expect(existsSync(inRoot("opt/cw-agent/dist/src/agent/old.js"))).toBe(false);
+  });
+
+  it("--uninstall keeps settings and credentials, --purge removes them and the user", () => {
+    installOk();
+    mkdirSync(inRoot("var/lib/cw-agent"), { recursive: true });
+    writeFileSync(inRoot("var/lib/cw-agent/credentials.db"), "secret");
+
+    installOk(["--uninstall"]);
+    expect(existsSync(inRoot("opt/cw-agent"))).toBe(false);
+    expect(existsSync(inRoot("etc/systemd/system/cw-agent.service"))).toBe(false);
+    expect(existsSync(inRoot("etc/systemd/system/cw-agent@.service"))).toBe(false);
+    expect(read("var/lib/cw-agent/credentials.db")).toBe("secret");
+    expect(existsSync(inRoot("etc/cw-agent/cw-agent.env"))).toBe(true);
+    expect(read("etc/passwd")).toContain("cw-agent:");
+
+    installOk(["--purge"]);
+    expect(existsSync(inRoot("var/lib/cw-agent"))).toBe(false);
+    expect(existsSync(inRoot("etc/cw-agent"))).toBe(false);
+    expect(read("etc/passwd")).not.toContain("cw-agent");
+    // gpio and i2c are shared with the system: they stay, without the agent as member.
+    expect(read("etc/group").split("\n")).toEqual([
+      expect.stringMatching(/^gpio:x:\d+:$/),
+      expect.stringMatching(/^i2c:x:\d+:$/),
+      "",
+    ]);
+  });
+
+  it("--instance installs the template instance's environment file; uninstalling it leaves the rest", () => {
+    installOk();
+    const run = installOk(["--instance", "line1"]);
+    expect(mode(inRoot("etc/cw-agent/line1.env"))).toBe("640");
+    expect(read("etc/cw-agent/line1.env")).toBe(readFileSync(join(src, "systemd/cw-agent.env"), "utf8"));
+    expect(existsSync(inRoot("etc/systemd/system/cw-agent@.service"))).toBe(true);
+    expect(run.stdout).toContain("systemctl enable cw-agent@line1.service");
+
+    mkdirSync(inRoot("var/lib/cw-agent/line1"), { recursive: true });
+    mkdirSync(inRoot("var/lib/cw-agent/line2"), { recursive: true });
+    installOk(["--instance", "line1", "--uninstall"]);
+    expect(existsSync(inRoot("etc/cw-agent/line1.env"))).toBe(true);
+    expect(existsSync(inRoot("var/lib/cw-agent/line1"))).toBe(true);
+
+    installOk(["--instance", "line1", "--purge"]);
+    expect(existsSync(inRoot("etc/cw-agent/line1.env"))).toBe(false);
+    expect(existsSync(inRoot("var/lib/cw-agent/line1"))).toBe(false);
+    expect(existsSync(inRoot("var/lib/cw-agent/line2"))).toBe(true);
+    expect(existsSync(inRoot("etc/cw-agent/cw-agent.env"))).toBe(true);
+    expect(existsSync(inRoot("opt/cw-agent/dist/src/cli.js"))).toBe(true);
+  });
+
+  describe("I2C on a Raspberry Pi", () => {
+    const BOOKWORM_STUB =
+      "DO NOT EDIT THIS FILE\n\nThe file you are looking for has moved to /boot/firmware/config.txt\n";
+
+    function fakePi(configs: Record<string, string>) {
+      mkdirSync(inRoot("proc/device-tree"), { recursive: true });
+      writeFileSync(inRoot("proc/device-tree/model"), "Raspberry Pi 4 Model B Rev 1.5\0");
+      for (const [path, content] of Object.entries(configs)) {
+        mkdirSync(dirname(inRoot(path)), { recursive: true });
+        writeFileSync(inRoot(path), content);
+      }
+    }
+
+    function configureDisplay(model: string) {
+      installOk();
+      appendFileSync(inRoot("etc/cw-agent/cw-agent.env"), `CW_AGENT_DISPLAY_MODEL=${model}\n`);
+    }
+
+    it("enables I2C in /boot/firmware/config.txt (Bookworm) once a display is configured", () => {
+      fakePi({
+        "boot/firmware/config.txt":
+          "# Uncomment some or all of these\n#dtparam=i2c_arm=on\n#dtparam=spi=on\n",
+        "boot/config.txt": BOOKWORM_STUB,
+      });
+      installOk();
+      expect(read("boot/firmware/config.txt")).toContain("#dtparam=i2c_arm=on");
+
+      configureDisplay("ssd1306");
+      const run = installOk();
+      expect(run.stdout).toContain("enabled I2C in /boot/firmware/config.txt");
+      expect(read("boot/firmware/config.txt")).toBe(
+        "# Uncomment some or all of these\ndtparam=i2c_arm=on\n#dtparam=spi=on\n",
+      );
+      expect(read("boot/config.txt")).toBe(BOOKWORM_STUB);
+      expect(read("etc/modules-load.d/cw-agent-i2c.conf")).toBe("i2c-dev\n");
+
+      const before = listing(root);
+      installOk();
+      expect(listing(root)).toEqual(before);
+    });
+
+    it("appends to /boot/config.txt on older releases", () => {
+      fakePi({ "boot/config.txt": "dtparam=audio=on\n[pi4]\narm_boost=1\n" });
+      configureDisplay("hd44780");
+      installOk();
+      expect(read("boot/config.txt")).toBe(
+        "dtparam=audio=on\n[pi4]\narm_boost=1\n\n[all]\n# Added by cw-agent install.sh for the display\ndtparam=i2c_arm=on\n",
+      );
+    });
+
+    it("leaves config.txt alone without a physical display or on another machine", () => {
+      fakePi({ "boot/firmware/config.txt": "#dtparam=i2c_arm=on\n" });
+      configureDisplay("virtual");
+      installOk();
+      expect(read("boot/firmware/config.txt")).toBe("#dtparam=i2c_arm=on\n");
+
+      rmSync(inRoot("proc"), { recursive: true });
+      appendFileSync(inRoot("etc/cw-agent/cw-agent.env"), "CW_AGENT_DISPLAY_MODEL=ssd1306\n");
+      installOk();
+      expect(read("boot/firmware/config.txt")).toBe("#dtparam=i2c_arm=on\n");
+      expect(existsSync(inRoot("etc/modules-load.d"))).toBe(false);
+    });
+  });
+
+  describe("checks", () => {
+    /** A directory with stand-in commands that shadow the real ones on PATH. */
+    function fakeBin(commands: Record<string, string>): string {
+      const bin = join(base, "bin");
+      mkdirSync(bin, { recursive: true });
+      for (const [name, script] of Object.entries(commands)) {
+        writeFileSync(join(bin, name), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+      }
+      return bin;
+    }
+
+    it("rejects an unsupported architecture", () => {
+      const bin = fakeBin({ uname: "echo mips" });
+      const run = install([], `${bin}:${NODE_DIR}:/usr/bin:/bin`);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(
+        "unsupported architecture 'mips'; cw-agent supports: aarch64 armv7l armv6l x86_64",
+      );
+      expect(readdirSync(root)).toEqual([]);
+    });
+
+    it("explains how to get Node.js 20 when node is too old", () => {
+      const bin = fakeBin({ node: "echo v18.19.0" });
+      const run = install([], `${bin}:/usr/bin:/bin`);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain("Node.js 20 or newer is required (found: v18.19.0)");
+      expect(run.stderr).toContain("https://github.com/nodesource/distributions");
+      expect(run.stderr).toContain("https://unofficial-builds.nodejs.org");
+      expect(readdirSync(root)).toEqual([]);
+    });
+
+    it("prints usage for --help, and exits 64 on bad usage", () => {
+      const help = install(["--help"]);
+      expect(help.status).toBe(0);
+      expect(help.stdout).toContain("Usage: install.sh [OPTIONS]");
+      const bad = install(["--bogus"]);
+      expect(bad.status).toBe(64);
+      expect(bad.stderr).toContain("unknown argument: --bogus");
+      expect(install(["--instance", "../etc"]).status).toBe(64);
+    });
+  });
+});
