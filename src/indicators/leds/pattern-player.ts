@@ -4,22 +4,22 @@ import type { Pattern } from "./patterns.js";
 
 interface Channel {
   readonly led: Led;
-  readonly pattern: Pattern;
   /** Cumulative segment ends within one period, e.g. [150, 300, 450, 2000]. */
   readonly edges: readonly number[];
   readonly period: number;
   readonly startedAt: number;
-  lit: boolean | undefined;
 }
 
 /**
  * Plays patterns on any number of LEDs with one timer. Every level is computed from the
  * pattern's start time and the clock, so a late timer never shifts later edges (no drift) and
- * nothing runs between edges.
+ * nothing runs between edges or for steady patterns.
  */
 export class PatternPlayer {
   private readonly channels = new Map<Led, Channel>();
   private readonly playing = new Map<Led, Pattern>();
+  /** Last level written to each LED, so a new pattern does not rewrite the level it starts with. */
+  private readonly levels = new Map<Led, boolean>();
   private timer: TimerHandle | undefined;
 
   constructor(private readonly timers: Timers) {}
@@ -28,28 +28,20 @@ export class PatternPlayer {
     if (this.playing.get(led) === pattern) return;
     this.playing.set(led, pattern);
     this.channels.delete(led);
+    const [onMs = 0, offMs = 0] = pattern.timeline;
     if (pattern.timeline.length === 0) {
-      led.set(pattern.lit);
-    } else if (
-      pattern.timeline.length === 2 &&
-      led.blink?.(pattern.timeline[0] ?? 0, pattern.timeline[1] ?? 0)
-    ) {
-      // The kernel blinks it; nothing for us to schedule.
+      this.write(led, pattern.lit);
+    } else if (pattern.timeline.length === 2 && led.blink?.(onMs, offMs)) {
+      // The kernel blinks it: nothing to schedule, and its level is no longer known.
+      this.levels.delete(led);
     } else {
       const edges: number[] = [];
-      let sum = 0;
+      let period = 0;
       for (const duration of pattern.timeline) {
-        sum += duration;
-        edges.push(sum);
+        period += duration;
+        edges.push(period);
       }
-      this.channels.set(led, {
-        led,
-        pattern,
-        edges,
-        period: sum,
-        startedAt: this.timers.now(),
-        lit: undefined,
-      });
+      this.channels.set(led, { led, edges, period, startedAt: this.timers.now() });
     }
     this.reschedule();
   }
@@ -58,11 +50,12 @@ export class PatternPlayer {
   clear(): void {
     this.channels.clear();
     this.playing.clear();
+    this.levels.clear();
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
-  /** True while a software timer is pending (tests assert that steady states cost nothing). */
+  /** True while a software timer is pending. */
   get scheduled(): boolean {
     return this.timer !== undefined;
   }
@@ -75,11 +68,7 @@ export class PatternPlayer {
     for (const channel of this.channels.values()) {
       const elapsed = (now - channel.startedAt) % channel.period;
       const segment = channel.edges.findIndex((edge) => elapsed < edge);
-      const lit = segment % 2 === 0;
-      if (channel.lit !== lit) {
-        channel.led.set(lit);
-        channel.lit = lit;
-      }
+      this.write(channel.led, segment % 2 === 0);
       nextEdgeAt = Math.min(nextEdgeAt, now + ((channel.edges[segment] ?? channel.period) - elapsed));
     }
     if (nextEdgeAt !== Number.POSITIVE_INFINITY) {
@@ -88,5 +77,11 @@ export class PatternPlayer {
         this.reschedule();
       }, nextEdgeAt - now);
     }
+  }
+
+  private write(led: Led, lit: boolean): void {
+    if (this.levels.get(led) === lit) return;
+    this.levels.set(led, lit);
+    led.set(lit);
   }
 }
