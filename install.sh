@@ -221,9 +221,11 @@ check_source() {
 }
 
 is_raspberry_pi() {
-  local model
+  local model text
   for model in "$ROOT/proc/device-tree/model" "$ROOT/sys/firmware/devicetree/base/model"; do
-    [[ -r "$model" ]] && tr -d '\0' <"$model" | grep -q 'Raspberry Pi' && return 0
+    [[ -r "$model" ]] || continue
+    text="$(tr -d '\0' <"$model")"
+    [[ "$text" == *"Raspberry Pi"* ]] && return 0
   done
   return 1
 }
@@ -279,9 +281,10 @@ install_node_modules() {
 # Staging root: plain entries in DIR/etc/group and DIR/etc/passwd, ids from the system range
 # counting down from 999 like useradd --system (no shadow entries: the account has no password).
 staged_free_id() {
-  local file="$1" id
+  local file="$1" id used
+  used=" $(cut -d: -f3 "$file" | tr '\n' ' ') "
   for ((id = 999; id >= 100; id--)); do
-    cut -d: -f3 "$file" | grep -qx "$id" || { echo "$id"; return 0; }
+    [[ "$used" == *" $id "* ]] || { echo "$id"; return 0; }
   done
   die "no free system id in $file"
 }
@@ -330,8 +333,10 @@ ensure_users() {
     CHANGED=yes
     log "created user $USER_NAME"
   fi
+  local member_of
+  member_of=" $(id -nG "$USER_NAME") "
   for group in $HARDWARE_GROUPS; do
-    id -nG "$USER_NAME" | tr ' ' '\n' | grep -qx "$group" || { usermod -a -G "$group" "$USER_NAME"; CHANGED=yes; }
+    [[ "$member_of" == *" $group "* ]] || { usermod -a -G "$group" "$USER_NAME"; CHANGED=yes; }
   done
 }
 
