@@ -65,6 +65,15 @@ export class RegistryClient {
     const transport = isHttps ? https : http;
     const timeoutMs = this.options.timeoutMs;
     return new Promise((resolve, reject) => {
+      // Node can destroy a request without emitting anything once a response has begun; settle
+      // exactly once on every path, or the agent would wait forever on a dead exchange.
+      let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        request.destroy();
+        reject(error);
+      };
       const request = transport.request(url, {
         method: "POST",
         headers: {
@@ -81,31 +90,31 @@ export class RegistryClient {
         ...(isHttps ? { ca: this.options.ca, rejectUnauthorized: !this.options.trustAllCerts } : {}),
         agent: false,
       });
-      request.on("timeout", () => request.destroy(new RegistryTimeoutError(timeoutMs)));
+      request.on("timeout", () => fail(new RegistryTimeoutError(timeoutMs)));
       request.on("error", (error) => {
-        if (error.name === "AbortError" && !signal?.aborted) reject(new RegistryTimeoutError(timeoutMs));
-        else reject(error);
+        fail(error.name === "AbortError" && !signal?.aborted ? new RegistryTimeoutError(timeoutMs) : error);
       });
       request.on("response", (response) => {
         const chunks: Buffer[] = [];
         let received = 0;
         response.on("data", (chunk: Buffer) => {
           received += chunk.length;
-          if (received > this.maxBodyBytes) {
-            response.destroy();
-            request.destroy(new ResponseTooLargeError(this.maxBodyBytes));
-            return;
-          }
-          chunks.push(chunk);
+          if (received > this.maxBodyBytes) fail(new ResponseTooLargeError(this.maxBodyBytes));
+          else chunks.push(chunk);
         });
-        response.on("end", () =>
+        response.on("end", () => {
+          if (settled) return;
+          settled = true;
           resolve({
             status: response.statusCode ?? 0,
             headers: response.headers,
             body: Buffer.concat(chunks).toString("utf8"),
-          }),
-        );
-        response.on("error", reject);
+          });
+        });
+        response.on("error", fail);
+        response.on("close", () => {
+          if (!response.complete) fail(new IncompleteResponseError());
+        });
       });
       request.end(payload);
     });
@@ -116,6 +125,13 @@ class RegistryTimeoutError extends Error {
   constructor(timeoutMs: number) {
     super(`no complete answer within ${timeoutMs} ms`);
     this.name = "RegistryTimeoutError";
+  }
+}
+
+class IncompleteResponseError extends Error {
+  constructor() {
+    super("connection closed in the middle of the response");
+    this.name = "IncompleteResponseError";
   }
 }
 
@@ -133,14 +149,14 @@ function interpret(
   const { status } = response;
   switch (status) {
     case 201: {
+      // [ours] A grant must name our username: a 201 from something that is not the registry
+      // (a misconfigured proxy, a captive portal) must not make us believe we are authorized.
       const body = parseJsonObject(response.body);
       if (body === undefined)
-        return { kind: "transient", reason: `201 with a body that is not a JSON object` };
-      if (body.username !== undefined && body.username !== username) {
-        return {
-          kind: "transient",
-          reason: `201 for another username (${String(body.username).slice(0, 64)})`,
-        };
+        return { kind: "transient", reason: "201 with a body that is not a JSON object" };
+      if (body.username !== username) {
+        const named = typeof body.username === "string" ? body.username.slice(0, 64) : "no username";
+        return { kind: "transient", reason: `201 for another username (${named})` };
       }
       return { kind: "granted" };
     }
@@ -195,7 +211,11 @@ function parseRetryAfter(header: string | undefined): number | undefined {
 function describeNetworkError(error: unknown, endpoint: URL): string {
   const peer = endpoint.host;
   const err = error as NodeJS.ErrnoException;
-  if (error instanceof RegistryTimeoutError || error instanceof ResponseTooLargeError) {
+  if (
+    error instanceof RegistryTimeoutError ||
+    error instanceof ResponseTooLargeError ||
+    error instanceof IncompleteResponseError
+  ) {
     return `${peer}: ${err.message}`;
   }
   switch (err.code) {
