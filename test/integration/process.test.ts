@@ -1,0 +1,95 @@
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
+import {
+  type AgentProcess,
+  findLeakedSecrets,
+  newStateDir,
+  startAgent,
+  stopAllAgents,
+} from "./agent-process.js";
+import { grantAndWaitOnline, simEnv } from "./fixtures.js";
+
+let sim: ConnectwareSimulator;
+const agents: AgentProcess[] = [];
+const start = (env: Record<string, string>, stateDir?: string) => {
+  const agent = startAgent(env, stateDir);
+  agents.push(agent);
+  return agent;
+};
+
+beforeAll(async () => {
+  sim = await startSimulator();
+  sim.unlock();
+});
+afterAll(async () => {
+  await sim.close();
+});
+afterEach(async () => {
+  await stopAllAgents();
+  expect(findLeakedSecrets(agents.splice(0))).toEqual([]);
+});
+
+describe("the agent process", () => {
+  it("refuses a second agent on the same state directory, naming the holder's pid; two directories work side by side", async () => {
+    const stateDir = newStateDir();
+    const first = start(simEnv(sim, "gw-lock-a"), stateDir);
+    await first.waitForState("pending");
+
+    const intruder = start(simEnv(sim, "gw-lock-a"), stateDir);
+    expect(await intruder.exited).toBe(75);
+    const refusal = intruder.lines.find((line) => line.level === 60);
+    expect(refusal?.msg).toContain(`already in use by another cw-agent (pid ${first.pid})`);
+    expect(refusal?.msg).toContain("CW_AGENT_STATE_DIR");
+
+    const second = start(simEnv(sim, "gw-lock-b"));
+    await grantAndWaitOnline(sim, first);
+    await grantAndWaitOnline(sim, second);
+    expect(
+      sim
+        .mqttClients()
+        .map((client) => client.username)
+        .sort(),
+    ).toEqual(["gw-lock-a", "gw-lock-b"]);
+  });
+
+  it("moves a corrupt database aside, logs it as an error and registers afresh", async () => {
+    const stateDir = newStateDir();
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(stateDir, "cw-agent.db"), Buffer.alloc(4096, 0x42), { mode: 0o600 });
+    const agent = start(simEnv(sim, "gw-corrupt"), stateDir);
+    const error = await agent.waitForMessage(/is damaged/);
+    expect(error.level).toBe(50);
+    expect(error.msg).toContain("not an SQLite database");
+    await agent.waitForMessage("with newly generated credentials...");
+    expect(readdirSync(stateDir).some((name) => /^cw-agent\.db\.corrupt-\d{8}T\d{6}Z$/.test(name))).toBe(
+      true,
+    );
+    await grantAndWaitOnline(sim, agent);
+  });
+
+  it.each([
+    [{ CYBUS_MQTT_HOST: "127.0.0.1" }, "CYBUS_AGENT_NAME"],
+    [
+      { CYBUS_AGENT_NAME: "gw-cfg", CYBUS_MQTT_HOST: "127.0.0.1", CYBUS_MQTT_PORT: "eighty" },
+      "CYBUS_MQTT_PORT",
+    ],
+  ])("exits 78 with one message naming the variable for %j", async (env, variable) => {
+    const agent = start(env as Record<string, string>);
+    expect(await agent.exited).toBe(78);
+    const fatal = agent.lines.filter((line) => line.level === 60);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]?.msg).toContain(variable);
+  });
+
+  it("stops cleanly on SIGINT while pending, releasing the state directory", async () => {
+    const stateDir = newStateDir();
+    const agent = start(simEnv(sim, "gw-sigint"), stateDir);
+    await agent.waitForState("pending");
+    expect(await agent.kill("SIGINT")).toBe(0);
+    expect(agent.lines.at(-1)?.state).toBe("stopped");
+    const again = start(simEnv(sim, "gw-sigint"), stateDir);
+    await again.waitForState("pending");
+  });
+});
