@@ -1,9 +1,11 @@
 import { type AgentConfig, loadConfig } from "../config/config.js";
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
+import { createIndicators, type IndicatorConfig, loadIndicatorConfig } from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
 import { StateDirError } from "../storage/state-dir.js";
 import { StateDirLockedError } from "../storage/state-dir-lock.js";
+import { createSystemdNotifier } from "../systemd/notify.js";
 import { Agent } from "./agent.js";
 
 /** sysexits.h codes, so systemd units and scripts can tell failures apart. */
@@ -21,8 +23,10 @@ const STOP_DEADLINE_MS = 5_000;
  */
 export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let config: AgentConfig;
+  let indicatorConfig: IndicatorConfig;
   try {
     config = loadConfig(env);
+    indicatorConfig = loadIndicatorConfig(env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     createLogger({ level: "info" }).fatal(
@@ -40,34 +44,62 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     );
   }
 
+  const notifier = createSystemdNotifier(env, logger.child({ module: "systemd" }));
+  notifier.startWatchdog();
   const agent = new Agent({ config, logger });
+  const unobserveNotifier = agent.observe(notifier.observe);
+  const finishNotifier = async () => {
+    notifier.stopWatchdog();
+    unobserveNotifier();
+    await notifier.flush();
+  };
+
   try {
     agent.open();
   } catch (error) {
-    return exitCodeForOpenFailure(error, logger);
+    const code = exitCodeForOpenFailure(error, logger);
+    await finishNotifier();
+    return code;
   }
 
+  const indicators = createIndicators(indicatorConfig, logger);
+  agent.observe(indicators.observe);
+  await indicators.start();
+  // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant network.
+  void notifier.ready();
+
   let stopping: Promise<void> | undefined;
-  const stop = (signalName: NodeJS.Signals) => {
-    if (stopping) return;
-    logger.info({ signal: signalName }, `Received ${signalName}, stopping`);
-    const deadline = setTimeout(() => {
-      logger.error(`Clean stop took longer than ${STOP_DEADLINE_MS} ms; exiting anyway`);
-      process.exit(EXIT_FAILURE);
-    }, STOP_DEADLINE_MS);
-    deadline.unref();
-    stopping = agent.stop().finally(() => clearTimeout(deadline));
+  const stop = () => {
+    stopping ??= (async () => {
+      void notifier.stopping();
+      const deadline = setTimeout(() => {
+        logger.error(`Clean stop took longer than ${STOP_DEADLINE_MS} ms; exiting anyway`);
+        process.exit(EXIT_FAILURE);
+      }, STOP_DEADLINE_MS);
+      deadline.unref();
+      try {
+        await agent.stop();
+        await indicators.stop();
+      } finally {
+        clearTimeout(deadline);
+      }
+    })();
+    return stopping;
   };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, `Received ${signal}, stopping`);
+    void stop();
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
 
   agent.start();
   await agent.finished;
   const failed = agent.status.state === "failed";
-  if (stopping === undefined) stopping = agent.stop();
-  await stopping;
-  process.off("SIGTERM", stop);
-  process.off("SIGINT", stop);
+  await stop();
+  process.off("SIGTERM", onSignal);
+  process.off("SIGINT", onSignal);
+  await finishNotifier();
   return failed ? EXIT_FAILURE : EXIT_OK;
 }
 
