@@ -76,6 +76,7 @@ async function main(): Promise<number> {
       CW_AGENT_STATE_DIR: join(stateDir, "state"),
       CW_AGENT_REGISTRY_LOCKED_POLL_MS: "1000",
       CW_AGENT_REGISTRY_PENDING_POLL_MS: "1000",
+      CW_AGENT_DISPLAY_MODEL: "virtual",
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
