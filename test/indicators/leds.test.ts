@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadIndicatorConfig } from "../../src/indicators/config.js";
@@ -330,6 +330,34 @@ describe("Linux LED class backend", () => {
     expect(read("delay_off")).toBe("100");
     await indicators.stop();
     expect(read("brightness")).toBe("255");
+  });
+
+  it("falls back to software blinking when the timer trigger's delay files cannot be written", async () => {
+    sysfs = new FakeSysfs();
+    const directory = sysfs.addLed("front");
+    // A directory in place of delay_on makes every write to it fail, like a root-owned attribute.
+    mkdirSync(join(directory, "delay_on"));
+    const read = (attribute: string) => readFileSync(join(directory, attribute), "utf8").trim();
+    const timers = new FakeTimers();
+    const log = memoryLogger();
+    const indicators = createIndicators(
+      loadIndicatorConfig({ CW_AGENT_LED_STATUS: "led:front" }),
+      log.logger,
+      {
+        timers,
+        sysfsRoot: sysfs.root,
+      },
+    );
+    await indicators.start();
+    indicators.observe(statusIn("pending"), undefined);
+    expect(read("trigger")).toBe("none");
+    expect(read("brightness")).toBe("255");
+    timers.advance(1000);
+    expect(read("brightness")).toBe("0");
+    indicators.observe(statusIn("online"), statusIn("pending"));
+    indicators.observe(statusIn("pending"), statusIn("online"));
+    expect(log.warnings()).toHaveLength(1);
+    await indicators.stop();
   });
 
   it("a missing LED is one warning", async () => {

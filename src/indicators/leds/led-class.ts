@@ -17,7 +17,7 @@ export class LedClassLed implements Led {
     readonly description: string,
     private readonly directory: string,
     private readonly maxBrightness: number,
-    private readonly timerTriggerAvailable: boolean,
+    private timerTriggerAvailable: boolean,
     private readonly activeLow: boolean,
     private readonly logger: Logger,
   ) {}
@@ -64,10 +64,15 @@ export class LedClassLed implements Led {
     if (!this.timerTriggerAvailable) return false;
     // An inverted LED is lit while the kernel thinks it is off.
     const [delayOn, delayOff] = this.activeLow ? [offMs, onMs] : [onMs, offMs];
-    const ok =
-      this.write("trigger", "timer") &&
-      this.write("delay_on", String(delayOn)) &&
-      this.write("delay_off", String(delayOff));
+    if (!this.write("trigger", "timer")) return false;
+    // delay_on/delay_off appear when the trigger is set, owned by root unless a udev rule says
+    // otherwise; without them the kernel would blink at its default rate, so give up cleanly.
+    const ok = this.write("delay_on", String(delayOn)) && this.write("delay_off", String(delayOff));
+    if (!ok) {
+      this.write("trigger", "none");
+      // Blink in software from now on, rather than failing (and warning) on every blink.
+      this.timerTriggerAvailable = false;
+    }
     this.triggerIsTimer = ok;
     return ok;
   }
