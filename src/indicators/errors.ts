@@ -24,7 +24,7 @@ export function gpioHint(code: string | undefined): string {
       return "the line is claimed by a kernel driver or another process (a dtoverlay such as gpio-led, 1-wire or a HAT driver)";
     case "EACCES":
     case "EPERM":
-      return "permission denied: add the service user to the 'gpio' group";
+      return "permission denied: add the service user to the 'gpio' group (GPIO lines) or grant LED class attributes with a udev rule (see docs/indicators.md)";
     case "ENOENT":
       return "no such sysfs entry: the kernel lacks the GPIO sysfs interface or the LED name is wrong";
     case "MODULE_NOT_FOUND":

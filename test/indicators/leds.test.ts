@@ -6,7 +6,7 @@ import { createIndicators } from "../../src/indicators/index.js";
 import type { DigitalLine, DigitalLineOpener, Level } from "../../src/indicators/leds/gpio-led.js";
 import type { Led } from "../../src/indicators/leds/led.js";
 import { PatternPlayer } from "../../src/indicators/leds/pattern-player.js";
-import { PATTERNS, STATE_PATTERNS } from "../../src/indicators/leds/patterns.js";
+import { PATTERNS, STATE_PATTERNS, STOPPED_PATTERNS } from "../../src/indicators/leds/patterns.js";
 import type { AgentState, AgentStatus } from "../../src/lifecycle/lifecycle.js";
 import { FakeTimers } from "./fakes/fake-timers.js";
 import { errno } from "./fakes/i2c.js";
@@ -94,6 +94,8 @@ describe("pattern table", () => {
     );
     expect(PATTERNS[STATE_PATTERNS.pending.status].timeline.length).toBeGreaterThan(0);
     expect(STATE_PATTERNS.online.status).toBe("solid");
+    // Stop releases the lines dark; the stopped state must agree.
+    expect(STOPPED_PATTERNS).toEqual({ status: "off", fault: "off" });
     expect(STATE_PATTERNS.conflict.fault).not.toBe("off");
     expect(STATE_PATTERNS.failed.fault).not.toBe("off");
     for (const state of ["pending", "online", "connecting", "registry-locked"] as const) {

@@ -8,7 +8,7 @@ import { type DigitalLineOpener, GpioLed } from "./gpio-led.js";
 import type { Led } from "./led.js";
 import { LedClassLed } from "./led-class.js";
 import { PatternPlayer } from "./pattern-player.js";
-import { PATTERNS, type PatternName, STATE_PATTERNS, STOPPED_PATTERNS } from "./patterns.js";
+import { PATTERNS, type PatternName, STATE_PATTERNS } from "./patterns.js";
 
 export type LedRole = "status" | "fault";
 
@@ -66,10 +66,8 @@ export class StatusLeds {
     if (this.identifyTimer !== undefined) this.options.timers.clearTimeout(this.identifyTimer);
     this.identifyTimer = undefined;
     this.player.clear();
-    for (const [role, led] of this.leds) {
-      led.set(PATTERNS[STOPPED_PATTERNS[role]].lit);
-      led.release();
-    }
+    // "Agent stopped" is both LEDs off (STOPPED_PATTERNS), which is what release leaves behind.
+    for (const led of this.leds.values()) led.release();
     this.leds.clear();
   }
 
