@@ -83,6 +83,18 @@ describe("the agent process", () => {
     expect(fatal[0]?.msg).toContain(variable);
   });
 
+  it("CYBUS_TRUST_ALL_CERTS=true registers over HTTPS without the CA and warns about it at start", async () => {
+    const agent = start(
+      simEnv(sim, "gw-trustall", {
+        CW_AGENT_REGISTRY_URL: sim.registryHttpsUrl,
+        CYBUS_TRUST_ALL_CERTS: "true",
+      }),
+    );
+    const warning = await agent.waitForMessage("CYBUS_TRUST_ALL_CERTS=true");
+    expect(warning.level).toBe(40);
+    await grantAndWaitOnline(sim, agent);
+  });
+
   it("stops cleanly on SIGINT while pending, releasing the state directory", async () => {
     const stateDir = newStateDir();
     const agent = start(simEnv(sim, "gw-sigint"), stateDir);
