@@ -1,0 +1,104 @@
+import { access, constants } from "node:fs/promises";
+import { join } from "node:path";
+import { openDisplay } from "../../indicators/display/open-display.js";
+import { stderrTerminal } from "../../indicators/display/virtual.js";
+import { errorCode, errorMessage, gpioHint, i2cHint } from "../../indicators/errors.js";
+import type { I2cOpener, IndicatorConfig, LedTarget } from "../../indicators/index.js";
+import { resolveGpio } from "../../indicators/leds/gpio-base.js";
+import { realTimers } from "../../indicators/timers.js";
+import { type CheckResult, failed, ok, skipped, withTimeout } from "./result.js";
+
+/**
+ * The LEDs resolve the way the agent resolves them at start: BCM line -> sysfs number through the
+ * header's gpiochip, and sysfs export (or the LED class attribute) writable for this user.
+ */
+export async function checkLeds(config: IndicatorConfig, sysfsRoot: string): Promise<CheckResult> {
+  const name = "gpio";
+  const configured: [string, string, LedTarget][] = [
+    ["status", "CW_AGENT_LED_STATUS", config.leds.status],
+    ["fault", "CW_AGENT_LED_FAULT", config.leds.fault],
+  ];
+  const roles = configured.filter(([, , target]) => target.kind !== "none");
+  if (roles.length === 0) return skipped(name, "no LED configured (CW_AGENT_LED_STATUS, CW_AGENT_LED_FAULT)");
+
+  const found: string[] = [];
+  for (const [role, variable, target] of roles) {
+    if (target.kind === "gpio") {
+      let sysfsNumber: number;
+      try {
+        sysfsNumber = (await resolveGpio(target.line, config.gpio, sysfsRoot)).sysfsNumber;
+      } catch (error) {
+        return failed(
+          name,
+          `${role} LED (${variable}=gpio:${target.line}): ${errorMessage(error)}`,
+          gpioHint("EINVAL"),
+        );
+      }
+      const alreadyExported = await writable(join(sysfsRoot, "class", "gpio", `gpio${sysfsNumber}`, "value"));
+      if (!alreadyExported) {
+        const exportFile = join(sysfsRoot, "class", "gpio", "export");
+        const problem = await accessProblem(exportFile);
+        if (problem !== undefined) {
+          return failed(name, `${role} LED: cannot write ${exportFile} (${problem})`, gpioHint(problem));
+        }
+      }
+      found.push(`${role} BCM ${target.line} = sysfs gpio${sysfsNumber}`);
+    } else if (target.kind === "led-class") {
+      const brightness = join(sysfsRoot, "class", "leds", target.name, "brightness");
+      const problem = await accessProblem(brightness);
+      if (problem !== undefined) {
+        return failed(
+          name,
+          `${role} LED (${variable}=led:${target.name}): cannot write ${brightness} (${problem})`,
+          gpioHint(problem),
+        );
+      }
+      found.push(`${role} led:${target.name}`);
+    }
+  }
+  return ok(name, `LEDs resolvable: ${found.join(", ")}`);
+}
+
+async function writable(path: string): Promise<boolean> {
+  return (await accessProblem(path)) === undefined;
+}
+
+async function accessProblem(path: string): Promise<string | undefined> {
+  try {
+    await access(path, constants.W_OK);
+    return undefined;
+  } catch (error) {
+    return errorCode(error) ?? "error";
+  }
+}
+
+/** Opens the bus and probes the display the way the agent does (a NOP or a port read), then closes it. */
+export async function checkDisplay(
+  config: IndicatorConfig,
+  openBus: I2cOpener,
+  timeoutMs: number,
+): Promise<CheckResult> {
+  const name = "display";
+  const display = config.display;
+  if (display.model === "none") return skipped(name, "no display configured (CW_AGENT_DISPLAY_MODEL)");
+  if (display.model === "virtual" || display.model === "virtual-lcd")
+    return ok(name, `${display.model} display: drawn on the agent's terminal, nothing to probe`);
+  const where = `/dev/i2c-${display.bus}${display.address === "auto" ? "" : ` at 0x${display.address.toString(16)}`}`;
+  try {
+    const opened = await withTimeout(
+      openDisplay({ config: display, openBus, timers: realTimers, terminal: stderrTerminal }),
+      timeoutMs,
+      `probing the display on ${where}`,
+    );
+    const description = opened.description;
+    await opened.close().catch(() => {});
+    return ok(name, `${description} answered`);
+  } catch (error) {
+    const code = errorCode(error);
+    return failed(
+      name,
+      `${display.model} display on ${where}: ${errorMessage(error)}${code ? ` (${code})` : ""}`,
+      i2cHint(code),
+    );
+  }
+}

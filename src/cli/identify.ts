@@ -1,0 +1,43 @@
+import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
+import { loadIndicatorConfig } from "../indicators/index.js";
+import { configOrExit, contactAgent } from "./context.js";
+import { EXIT_FAILURE, EXIT_OK } from "./exit-codes.js";
+import type { Output } from "./output.js";
+
+/** Asks the running agent to fast-blink its status LED; `seconds` defaults to CW_AGENT_LED_IDENTIFY_S. */
+export async function identifyCommand(
+  env: NodeJS.ProcessEnv,
+  seconds: number | undefined,
+  output: Output,
+): Promise<number> {
+  const config = configOrExit(env, output);
+  if (typeof config === "number") return config;
+  let duration = seconds;
+  if (duration === undefined) {
+    try {
+      duration = loadIndicatorConfig(env).identifySeconds;
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      output.err(`cw-agent: invalid configuration: ${error.message}`);
+      return EXIT_CONFIG;
+    }
+  }
+  try {
+    const contact = await contactAgent(env, config, { command: "identify", seconds: duration });
+    if (!contact.running) {
+      output.err(
+        `cw-agent: identify needs the running agent, and none answers on ${contact.sockets.join(" or ")}; start it (systemctl start cw-agent) and try again`,
+      );
+      return EXIT_FAILURE;
+    }
+    if (!contact.answer.ok) {
+      output.err(`cw-agent: the agent refused: ${"error" in contact.answer ? contact.answer.error : "?"}`);
+      return EXIT_FAILURE;
+    }
+    output.out(`Agent ${config.agentName} is blinking its status LED for ${duration} s.`);
+    return EXIT_OK;
+  } catch (error) {
+    output.err(`cw-agent: ${(error as Error).message}`);
+    return EXIT_FAILURE;
+  }
+}

@@ -1,0 +1,54 @@
+import { join } from "node:path";
+import type { AgentState } from "../lifecycle/lifecycle.js";
+
+/**
+ * The control socket speaks newline-delimited JSON: one request line, one answer line, then the
+ * agent closes the connection. Only this file defines what travels over it.
+ */
+
+export const CONTROL_SOCKET_FILE = "control.sock";
+
+/** A request line longer than this is answered with an error and the connection is closed. */
+export const MAX_REQUEST_BYTES = 4096;
+/** An answer line longer than this is treated as a broken agent by the client. */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** Upper bound of `identify`, matching CW_AGENT_LED_IDENTIFY_S. */
+export const MAX_IDENTIFY_SECONDS = 3600;
+
+export type ControlRequest =
+  | { readonly command: "status" }
+  | { readonly command: "reset" }
+  | { readonly command: "identify"; readonly seconds: number };
+
+/** What `status` answers: the live lifecycle status plus process facts. Never a password. */
+export interface LiveStatus {
+  readonly state: AgentState;
+  readonly description: string;
+  readonly since: number;
+  readonly agentName: string;
+  readonly username: string;
+  readonly pairingId: string | undefined;
+  readonly broker: string;
+  readonly registry: string;
+  readonly nextAttemptAt: number | undefined;
+  /** The most recent error the agent reported, even when its state has recovered since. */
+  readonly lastError: { readonly message: string; readonly at: number } | undefined;
+  readonly startedAt: number;
+  readonly pid: number;
+  readonly version: string;
+}
+
+export type ControlAnswer =
+  | { readonly ok: true; readonly status: LiveStatus }
+  | { readonly ok: true; readonly done: string }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Where the agent listens: `$RUNTIME_DIRECTORY` (systemd's `RuntimeDirectory=`, the first entry
+ * when there are several) or else the state directory.
+ */
+export function controlSocketPath(env: NodeJS.ProcessEnv, stateDir: string): string {
+  const runtimeDirectory = env.RUNTIME_DIRECTORY?.split(":")[0]?.trim();
+  return join(runtimeDirectory || stateDir, CONTROL_SOCKET_FILE);
+}
