@@ -1,5 +1,6 @@
 import { type AgentConfig, loadConfig } from "../config/config.js";
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
+import { controlSocketPath, startControlServer } from "../control/index.js";
 import { createIndicators, type IndicatorConfig, loadIndicatorConfig } from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
@@ -65,6 +66,21 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
   const indicators = createIndicators(indicatorConfig, logger);
   agent.observe(indicators.observe);
   await indicators.start();
+  // The CLI's way in; without it the agent still runs and the CLI reports from the database.
+  const control = await startControlServer(
+    controlSocketPath(env, config.stateDir),
+    {
+      status: () => agent.status,
+      startedAt: Math.round(performance.timeOrigin),
+      resetCredentials: () => agent.resetCredentials(),
+      identify: (seconds) => indicators.identify(seconds),
+      observe: (observer) => agent.observe(observer),
+    },
+    logger,
+  ).catch((error: unknown) => {
+    logger.error({ err: error }, `Control socket unavailable: ${(error as Error).message}`);
+    return undefined;
+  });
   // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant network.
   void notifier.ready();
 
@@ -78,6 +94,7 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
       }, STOP_DEADLINE_MS);
       deadline.unref();
       try {
+        await control?.close();
         await agent.stop();
         await indicators.stop();
       } finally {

@@ -8,6 +8,10 @@ import { configOrExit, contactAgent } from "./context.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 import type { Output } from "./output.js";
 
+/** A granted user stays in Connectware with the old password; registering the name again conflicts (409). */
+const CONNECTWARE_USER_NOTE = (username: string) =>
+  `If Connectware still has the user "${username}", delete it (User Management > Users) so the new registration does not conflict.`;
+
 export interface Terminal {
   readonly isInteractive: boolean;
   ask(question: string): Promise<string>;
@@ -67,6 +71,7 @@ export async function resetCommand(
       output.out(
         "Credentials discarded; the running agent is registering anew. See its new pairing ID with `cw-agent status`.",
       );
+      output.out(CONNECTWARE_USER_NOTE(config.username));
       return EXIT_OK;
     }
     return resetStoppedAgent(config, contact.sockets.join(" or "), output);
@@ -114,6 +119,7 @@ function resetStoppedAgent(config: AgentConfig, sockets: string, output: Output)
       output.out(
         `Discarded the ${credentials.status} credentials of "${credentials.username}". The agent registers anew when it starts.`,
       );
+      if (credentials.status === "granted") output.out(CONNECTWARE_USER_NOTE(credentials.username));
       return EXIT_OK;
     } finally {
       store.close();
