@@ -1,8 +1,14 @@
 import mqtt from "mqtt";
-import { expect } from "vitest";
-import type { ConnectwareSimulator } from "../../scripts/connectware-sim/simulator.js";
+import { afterAll, afterEach, beforeAll, expect } from "vitest";
+import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
 import { CredentialStore } from "../../src/storage/credential-store.js";
-import { type AgentProcess, FAST_TIMINGS } from "./agent-process.js";
+import {
+  type AgentProcess,
+  FAST_TIMINGS,
+  findLeakedSecrets,
+  startAgent,
+  stopAllAgents,
+} from "./agent-process.js";
 
 /** Environment for an agent talking to the simulator over plain HTTP and MQTT. */
 export function simEnv(
@@ -71,4 +77,45 @@ export async function watchTopic(sim: ConnectwareSimulator, topic: string) {
   client.on("message", (_topic, payload) => payloads.push(payload.toString()));
   await client.subscribeAsync(topic, { qos: 1 });
   return { payloads, close: () => client.endAsync(true) };
+}
+
+export interface AgentTestBed {
+  /** The simulator shared by the tests of one file (started in beforeAll). */
+  readonly sim: ConnectwareSimulator;
+  /** Starts an agent process that afterEach stops and checks for leaked passwords. */
+  start(env: Record<string, string>, stateDir?: string): AgentProcess;
+}
+
+/**
+ * Registers the hooks every agent-against-simulator test file needs: one simulator per file, every
+ * agent killed after each test, and no password of any agent in any output line.
+ */
+export function agentTestBed(
+  options: { resetAfterEach?: (sim: ConnectwareSimulator) => Promise<void> | void } = {},
+) {
+  let sim: ConnectwareSimulator | undefined;
+  const agents: AgentProcess[] = [];
+  beforeAll(async () => {
+    sim = await startSimulator();
+  });
+  afterAll(async () => {
+    await sim?.close();
+  });
+  afterEach(async () => {
+    await stopAllAgents();
+    if (sim) await options.resetAfterEach?.(sim);
+    expect(findLeakedSecrets(agents.splice(0))).toEqual([]);
+  });
+  const bed: AgentTestBed = {
+    get sim() {
+      if (sim === undefined) throw new Error("the simulator starts in beforeAll");
+      return sim;
+    },
+    start(env, stateDir) {
+      const agent = startAgent(env, stateDir);
+      agents.push(agent);
+      return agent;
+    },
+  };
+  return bed;
 }

@@ -1,53 +1,29 @@
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
-import {
-  type AgentProcess,
-  findLeakedSecrets,
-  newStateDir,
-  startAgent,
-  stopAllAgents,
-} from "./agent-process.js";
-import { grantAndWaitOnline, simEnv } from "./fixtures.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { newStateDir } from "./agent-process.js";
+import { agentTestBed, grantAndWaitOnline, simEnv } from "./fixtures.js";
 
-let sim: ConnectwareSimulator;
-const agents: AgentProcess[] = [];
-const start = (env: Record<string, string>, stateDir?: string) => {
-  const agent = startAgent(env, stateDir);
-  agents.push(agent);
-  return agent;
-};
-
-beforeAll(async () => {
-  sim = await startSimulator();
-  sim.unlock();
-});
-afterAll(async () => {
-  await sim.close();
-});
-afterEach(async () => {
-  await stopAllAgents();
-  expect(findLeakedSecrets(agents.splice(0))).toEqual([]);
-});
+const bed = agentTestBed();
+beforeAll(() => bed.sim.unlock());
 
 describe("the agent process", () => {
   it("refuses a second agent on the same state directory, naming the holder's pid; two directories work side by side", async () => {
     const stateDir = newStateDir();
-    const first = start(simEnv(sim, "gw-lock-a"), stateDir);
+    const first = bed.start(simEnv(bed.sim, "gw-lock-a"), stateDir);
     await first.waitForState("pending");
 
-    const intruder = start(simEnv(sim, "gw-lock-a"), stateDir);
+    const intruder = bed.start(simEnv(bed.sim, "gw-lock-a"), stateDir);
     expect(await intruder.exited).toBe(75);
     const refusal = intruder.lines.find((line) => line.level === 60);
     expect(refusal?.msg).toContain(`already in use by another cw-agent (pid ${first.pid})`);
     expect(refusal?.msg).toContain("CW_AGENT_STATE_DIR");
 
-    const second = start(simEnv(sim, "gw-lock-b"));
-    await grantAndWaitOnline(sim, first);
-    await grantAndWaitOnline(sim, second);
+    const second = bed.start(simEnv(bed.sim, "gw-lock-b"));
+    await grantAndWaitOnline(bed.sim, first);
+    await grantAndWaitOnline(bed.sim, second);
     expect(
-      sim
+      bed.sim
         .mqttClients()
         .map((client) => client.username)
         .sort(),
@@ -58,7 +34,7 @@ describe("the agent process", () => {
     const stateDir = newStateDir();
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     writeFileSync(join(stateDir, "cw-agent.db"), Buffer.alloc(4096, 0x42), { mode: 0o600 });
-    const agent = start(simEnv(sim, "gw-corrupt"), stateDir);
+    const agent = bed.start(simEnv(bed.sim, "gw-corrupt"), stateDir);
     const error = await agent.waitForMessage(/is damaged/);
     expect(error.level).toBe(50);
     expect(error.msg).toContain("not an SQLite database");
@@ -66,7 +42,7 @@ describe("the agent process", () => {
     expect(readdirSync(stateDir).some((name) => /^cw-agent\.db\.corrupt-\d{8}T\d{6}Z$/.test(name))).toBe(
       true,
     );
-    await grantAndWaitOnline(sim, agent);
+    await grantAndWaitOnline(bed.sim, agent);
   });
 
   it.each([
@@ -76,7 +52,7 @@ describe("the agent process", () => {
       "CYBUS_MQTT_PORT",
     ],
   ])("exits 78 with one message naming the variable for %j", async (env, variable) => {
-    const agent = start(env as Record<string, string>);
+    const agent = bed.start(env as Record<string, string>);
     expect(await agent.exited).toBe(78);
     const fatal = agent.lines.filter((line) => line.level === 60);
     expect(fatal).toHaveLength(1);
@@ -84,24 +60,24 @@ describe("the agent process", () => {
   });
 
   it("CYBUS_TRUST_ALL_CERTS=true registers over HTTPS without the CA and warns about it at start", async () => {
-    const agent = start(
-      simEnv(sim, "gw-trustall", {
-        CW_AGENT_REGISTRY_URL: sim.registryHttpsUrl,
+    const agent = bed.start(
+      simEnv(bed.sim, "gw-trustall", {
+        CW_AGENT_REGISTRY_URL: bed.sim.registryHttpsUrl,
         CYBUS_TRUST_ALL_CERTS: "true",
       }),
     );
     const warning = await agent.waitForMessage("CYBUS_TRUST_ALL_CERTS=true");
     expect(warning.level).toBe(40);
-    await grantAndWaitOnline(sim, agent);
+    await grantAndWaitOnline(bed.sim, agent);
   });
 
   it("stops cleanly on SIGINT while pending, releasing the state directory", async () => {
     const stateDir = newStateDir();
-    const agent = start(simEnv(sim, "gw-sigint"), stateDir);
+    const agent = bed.start(simEnv(bed.sim, "gw-sigint"), stateDir);
     await agent.waitForState("pending");
     expect(await agent.kill("SIGINT")).toBe(0);
     expect(agent.lines.at(-1)?.state).toBe("stopped");
-    const again = start(simEnv(sim, "gw-sigint"), stateDir);
+    const again = bed.start(simEnv(bed.sim, "gw-sigint"), stateDir);
     await again.waitForState("pending");
   });
 });

@@ -1,13 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
+import { describe, expect, it } from "vitest";
+import { newStateDir } from "./agent-process.js";
 import {
-  type AgentProcess,
-  findLeakedSecrets,
-  newStateDir,
-  startAgent,
-  stopAllAgents,
-} from "./agent-process.js";
-import {
+  agentTestBed,
   grantAndWaitOnline,
   loggedPairingId,
   simEnv,
@@ -16,25 +10,7 @@ import {
   watchTopic,
 } from "./fixtures.js";
 
-let sim: ConnectwareSimulator;
-const agents: AgentProcess[] = [];
-const start = (env: Record<string, string>, stateDir?: string) => {
-  const agent = startAgent(env, stateDir);
-  agents.push(agent);
-  return agent;
-};
-
-beforeAll(async () => {
-  sim = await startSimulator();
-});
-afterAll(async () => {
-  await sim.close();
-});
-afterEach(async () => {
-  await stopAllAgents();
-  sim.lock();
-  expect(findLeakedSecrets(agents.splice(0))).toEqual([]);
-});
+const bed = agentTestBed({ resetAfterEach: (sim) => sim.lock() });
 
 const FIVE_LINES = [
   "Starting in distributed (edge) mode",
@@ -47,24 +23,24 @@ const FIVE_LINES = [
 describe("registration against the simulator", () => {
   it("fresh: locked -> unlock -> pending -> grant -> online, over HTTPS and MQTTS; restart with cached credentials sends no request", async () => {
     const stateDir = newStateDir();
-    const env = simEnv(sim, "gw-fresh", {
-      CW_AGENT_REGISTRY_URL: sim.registryHttpsUrl,
-      CW_AGENT_CA_FILE: sim.caFile,
+    const env = simEnv(bed.sim, "gw-fresh", {
+      CW_AGENT_REGISTRY_URL: bed.sim.registryHttpsUrl,
+      CW_AGENT_CA_FILE: bed.sim.caFile,
       CYBUS_MQTT_HOST: "localhost",
       CYBUS_MQTT_SCHEME: "mqtts",
-      CYBUS_MQTT_PORT: String(sim.mqttsPort),
+      CYBUS_MQTT_PORT: String(bed.sim.mqttsPort),
     });
-    const agent = start(env, stateDir);
+    const agent = bed.start(env, stateDir);
 
     await agent.waitForState("registry-locked");
     expect(
-      sim
+      bed.sim
         .registerCalls()
         .filter((call) => call.username === "gw-fresh")
         .map((call) => call.status),
     ).toContain(423);
-    sim.unlock();
-    const pairingId = await grantAndWaitOnline(sim, agent);
+    bed.sim.unlock();
+    const pairingId = await grantAndWaitOnline(bed.sim, agent);
 
     // The five lines of the Connectware documentation, in order, as pino JSON lines.
     const indices = FIVE_LINES.map((expected) =>
@@ -80,19 +56,19 @@ describe("registration against the simulator", () => {
       expect(typeof line?.time).toBe("number");
       expect(typeof line?.hostname).toBe("string");
     }
-    expect(sim.requests().find((request) => request.username === "gw-fresh")?.pairingId).toBe(pairingId);
+    expect(bed.sim.requests().find((request) => request.username === "gw-fresh")?.pairingId).toBe(pairingId);
     expect(storedCredentials(stateDir)).toMatchObject({ status: "granted", pairingId });
 
-    const status = await watchTopic(sim, "cw-agent/gw-fresh/status");
+    const status = await watchTopic(bed.sim, "cw-agent/gw-fresh/status");
     await until(() => status.payloads.at(-1) === "online", "retained online status");
     expect(await agent.kill("SIGTERM")).toBe(0);
     await until(() => status.payloads.at(-1) === "offline", "offline status after SIGTERM");
 
     // Restart: the cached, granted credentials are used silently.
-    const callsBefore = sim.registerCalls().length;
-    const restarted = start(env, stateDir);
+    const callsBefore = bed.sim.registerCalls().length;
+    const restarted = bed.start(env, stateDir);
     await restarted.waitForState("online");
-    expect(sim.registerCalls().length).toBe(callsBefore);
+    expect(bed.sim.registerCalls().length).toBe(callsBefore);
     expect(restarted.lines.some((line) => line.msg.startsWith("Asking for Connectware registration"))).toBe(
       false,
     );
@@ -101,30 +77,30 @@ describe("registration against the simulator", () => {
   });
 
   it("kill -9 while pending: the restarted agent shows the same pairing ID and the registry holds one request", async () => {
-    sim.unlock();
+    bed.sim.unlock();
     const stateDir = newStateDir();
-    const env = simEnv(sim, "gw-crash");
-    const first = start(env, stateDir);
+    const env = simEnv(bed.sim, "gw-crash");
+    const first = bed.start(env, stateDir);
     const pairingId = await loggedPairingId(first);
     await first.waitForState("pending");
     await first.kill("SIGKILL");
 
-    const second = start(env, stateDir);
+    const second = bed.start(env, stateDir);
     expect(await loggedPairingId(second)).toBe(pairingId);
     await second.waitForMessage("with previously generated credentials...");
     await second.waitForState("pending");
-    const requests = sim.requests().filter((request) => request.username === "gw-crash");
+    const requests = bed.sim.requests().filter((request) => request.username === "gw-crash");
     expect(requests).toHaveLength(1);
     expect(requests[0]?.pairingId).toBe(pairingId);
     expect(requests[0]?.requestCount).toBeGreaterThanOrEqual(2);
-    sim.grant(pairingId);
+    bed.sim.grant(pairingId);
     await second.waitForState("online");
   });
 
   it("409 for a stale user: tells the operator, and registers once the admin deleted the user", async () => {
-    sim.addUser("gw-stale", "the-old-password", []);
-    sim.unlock();
-    const agent = start(simEnv(sim, "gw-stale"));
+    bed.sim.addUser("gw-stale", "the-old-password", []);
+    bed.sim.unlock();
+    const agent = bed.start(simEnv(bed.sim, "gw-stale"));
     await agent.waitForState("conflict");
     const conflictLine = await agent.waitForMessage("409 Conflict");
     expect(conflictLine.level).toBe(50);
@@ -132,10 +108,10 @@ describe("registration against the simulator", () => {
     expect(conflictLine.msg).toMatch(/Delete that user/);
 
     const from = agent.lines.length;
-    sim.deleteUser("gw-stale");
+    bed.sim.deleteUser("gw-stale");
     await agent.waitForState("pending", { from });
     const pairingId = await loggedPairingId(agent);
-    sim.grant(pairingId);
+    bed.sim.grant(pairingId);
     await agent.waitForState("online", { from });
   });
 });

@@ -1,32 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import type { Misbehaviour } from "../../scripts/connectware-sim/simulator.js";
+import { newStateDir } from "./agent-process.js";
 import {
-  type ConnectwareSimulator,
-  type Misbehaviour,
-  startSimulator,
-} from "../../scripts/connectware-sim/simulator.js";
-import {
-  type AgentProcess,
-  findLeakedSecrets,
-  newStateDir,
-  startAgent,
-  stopAllAgents,
-} from "./agent-process.js";
-import { grantAndWaitOnline, loggedPairingId, simEnv, storedCredentials, until } from "./fixtures.js";
+  agentTestBed,
+  grantAndWaitOnline,
+  loggedPairingId,
+  simEnv,
+  storedCredentials,
+  until,
+} from "./fixtures.js";
 
-let sim: ConnectwareSimulator;
-const agents: AgentProcess[] = [];
-
-beforeAll(async () => {
-  sim = await startSimulator();
-});
-afterAll(async () => {
-  await sim.close();
-});
-afterEach(async () => {
-  await stopAllAgents();
-  await sim.setMisbehaviour(null);
-  expect(findLeakedSecrets(agents.splice(0))).toEqual([]);
-});
+const bed = agentTestBed({ resetAfterEach: (sim) => sim.setMisbehaviour(null) });
 
 /** What the agent's warning must say for each way the registry can misbehave. */
 const CASES: [Misbehaviour, RegExp][] = [
@@ -48,18 +32,17 @@ describe("a misbehaving registry", () => {
   it.each(CASES)(
     "%s: logged once, retried with backoff, credentials kept, and registration completes afterwards",
     async (mode, reason) => {
-      sim.unlock();
-      await sim.setMisbehaviour(mode);
+      bed.sim.unlock();
+      await bed.sim.setMisbehaviour(mode);
       const stateDir = newStateDir();
-      const agent = startAgent(
-        simEnv(sim, `gw-${mode}`, {
+      const agent = bed.start(
+        simEnv(bed.sim, `gw-${mode}`, {
           CYBUS_LOG_LEVEL: "debug",
-          CW_AGENT_REGISTRY_URL: sim.registryHttpsUrl,
-          CW_AGENT_CA_FILE: sim.caFile,
+          CW_AGENT_REGISTRY_URL: bed.sim.registryHttpsUrl,
+          CW_AGENT_CA_FILE: bed.sim.caFile,
         }),
         stateDir,
       );
-      agents.push(agent);
       const pairingId = await loggedPairingId(agent);
 
       const warning = await agent.waitForMessage("Registration request failed, will retry");
@@ -78,18 +61,17 @@ describe("a misbehaving registry", () => {
 
       expect(agent.lines.some((line) => line.state === "registering")).toBe(true);
       expect(storedCredentials(stateDir)).toMatchObject({ status: "pending", pairingId });
-      if (mode === "redirect") expect(sim.redirectHits()).toEqual([]);
+      if (mode === "redirect") expect(bed.sim.redirectHits()).toEqual([]);
 
-      await sim.setMisbehaviour(null);
-      await grantAndWaitOnline(sim, agent);
+      await bed.sim.setMisbehaviour(null);
+      await grantAndWaitOnline(bed.sim, agent);
       expect(storedCredentials(stateDir)).toMatchObject({ status: "granted", pairingId });
     },
   );
 
   it("a registry that is down for longer backs off up to the cap", async () => {
-    await sim.setMisbehaviour("refuse");
-    const agent = startAgent(simEnv(sim, "gw-backoff", { CYBUS_LOG_LEVEL: "debug" }));
-    agents.push(agent);
+    await bed.sim.setMisbehaviour("refuse");
+    const agent = bed.start(simEnv(bed.sim, "gw-backoff", { CYBUS_LOG_LEVEL: "debug" }));
     await until(
       () => agent.lines.filter((line) => line.msg.startsWith("Registration request failed")).length >= 8,
       "eight failed attempts",
