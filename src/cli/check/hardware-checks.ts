@@ -31,7 +31,7 @@ export async function checkLeds(config: IndicatorConfig, sysfsRoot: string): Pro
         return failed(
           name,
           `${role} LED (${variable}=gpio:${target.line}): ${errorMessage(error)}`,
-          gpioHint("EINVAL"),
+          `set CW_AGENT_GPIO_CHIP or CW_AGENT_GPIO_BASE as above, or ${variable}=none on a gateway without this LED`,
         );
       }
       const alreadyExported = await writable(join(sysfsRoot, "class", "gpio", `gpio${sysfsNumber}`, "value"));
@@ -97,7 +97,7 @@ export async function checkDisplay(
     const code = errorCode(error);
     return failed(
       name,
-      `${display.model} display on ${where}: ${errorMessage(error)}${code ? ` (${code})` : ""}`,
+      `${display.model} display on ${where}: ${errorMessage(error)}${code && !errorMessage(error).includes(code) ? ` (${code})` : ""}`,
       i2cHint(code),
     );
   }
