@@ -1,36 +1,29 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
+import { afterEach, describe, expect, it } from "vitest";
 import type { StatusReport } from "../../src/cli/status.js";
+import { type AgentProcess, newStateDir } from "../integration/agent-process.js";
 import {
-  type AgentProcess,
-  findLeakedSecrets,
-  newStateDir,
-  startAgent,
-  stopAllAgents,
-} from "../integration/agent-process.js";
-import { grantAndWaitOnline, loggedPairingId, simEnv, storedCredentials } from "../integration/fixtures.js";
+  agentTestBed,
+  grantAndWaitOnline,
+  loggedPairingId,
+  simEnv,
+  storedCredentials,
+} from "../integration/fixtures.js";
 import { cliOutputs, parseJson, runCli } from "./cli-process.js";
 
-let sim: ConnectwareSimulator;
+const bed = agentTestBed({ resetAfterEach: (sim) => sim.lock() });
 const agents: AgentProcess[] = [];
 const start = (env: Record<string, string>, stateDir: string) => {
-  const agent = startAgent(env, stateDir);
+  const agent = bed.start(env, stateDir);
   agents.push(agent);
   return agent;
 };
 
-beforeAll(async () => {
-  sim = await startSimulator();
-});
-afterAll(async () => {
-  await sim.close();
-});
-afterEach(async () => {
-  await stopAllAgents();
-  sim.lock();
-  const finished = agents.splice(0);
-  expect(findLeakedSecrets(finished)).toEqual([]);
-  const secrets = finished.flatMap((agent) => [...agent.secretsSeen]);
+// The test bed checks the agents' own output; this checks everything the CLI printed.
+afterEach(() => {
+  const secrets = agents.splice(0).flatMap((agent) => {
+    agent.rememberSecret();
+    return [...agent.secretsSeen];
+  });
   const printed = cliOutputs.splice(0);
   for (const secret of secrets) expect(printed.filter((output) => output.includes(secret))).toEqual([]);
 });
@@ -40,6 +33,7 @@ const identifyLine = (seconds: number) => (line: { msg: string; seconds?: unknow
 
 describe("cw-agent CLI against a running agent", () => {
   it("status (human and --json) while pending and online, pairing-id, identify", async () => {
+    const { sim } = bed;
     const stateDir = newStateDir();
     const env = simEnv(sim, "gw-cli-run");
     sim.unlock();
@@ -93,6 +87,7 @@ describe("cw-agent CLI against a running agent", () => {
   });
 
   it("reset through the socket: the agent registers anew with a new pairing ID", async () => {
+    const { sim } = bed;
     const stateDir = newStateDir();
     const env = simEnv(sim, "gw-cli-reset");
     sim.unlock();
@@ -123,6 +118,7 @@ describe("cw-agent CLI against a running agent", () => {
 
 describe("cw-agent CLI against a stopped agent", () => {
   it("status from the database, identify refused, reset under the state-dir lock", async () => {
+    const { sim } = bed;
     const stateDir = newStateDir();
     const env = simEnv(sim, "gw-cli-stop");
     sim.unlock();
@@ -161,6 +157,7 @@ describe("cw-agent CLI against a stopped agent", () => {
   });
 
   it("an agent killed while pending: its stale socket reads as not running, pairing-id from the database, restart replaces the socket", async () => {
+    const { sim } = bed;
     const stateDir = newStateDir();
     const env = simEnv(sim, "gw-cli-kill");
     sim.unlock();
@@ -185,6 +182,7 @@ describe("cw-agent CLI against a stopped agent", () => {
 
 describe("cw-agent CLI usage", () => {
   it("bad usage prints the usage and exits 64; help exits 0; invalid configuration exits 78", async () => {
+    const { sim } = bed;
     const stateDir = newStateDir();
     const env = simEnv(sim, "gw-cli-usage");
     const badUsages = [
