@@ -1,5 +1,5 @@
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
-import { loadIndicatorConfig } from "../indicators/index.js";
+import { type IndicatorConfig, loadIndicatorConfig } from "../indicators/index.js";
 import { configOrExit, contactAgent } from "./context.js";
 import { EXIT_FAILURE, EXIT_OK } from "./exit-codes.js";
 import type { Output } from "./output.js";
@@ -12,16 +12,15 @@ export async function identifyCommand(
 ): Promise<number> {
   const config = configOrExit(env, output);
   if (typeof config === "number") return config;
-  let duration = seconds;
-  if (duration === undefined) {
-    try {
-      duration = loadIndicatorConfig(env).identifySeconds;
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      output.err(`cw-agent: invalid configuration: ${error.message}`);
-      return EXIT_CONFIG;
-    }
+  let indicators: IndicatorConfig;
+  try {
+    indicators = loadIndicatorConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    output.err(`cw-agent: invalid configuration: ${error.message}`);
+    return EXIT_CONFIG;
   }
+  const duration = seconds ?? indicators.identifySeconds;
   try {
     const contact = await contactAgent(env, config, { command: "identify", seconds: duration });
     if (!contact.running) {
@@ -34,7 +33,11 @@ export async function identifyCommand(
       output.err(`cw-agent: the agent refused: ${"error" in contact.answer ? contact.answer.error : "?"}`);
       return EXIT_FAILURE;
     }
-    output.out(`Agent ${config.agentName} is blinking its status LED for ${duration} s.`);
+    output.out(
+      indicators.leds.status.kind === "none"
+        ? `Agent ${config.agentName} was asked to identify itself for ${duration} s, but it has no status LED (CW_AGENT_LED_STATUS=none).`
+        : `Agent ${config.agentName} is blinking its status LED for ${duration} s.`,
+    );
     return EXIT_OK;
   } catch (error) {
     output.err(`cw-agent: ${(error as Error).message}`);
