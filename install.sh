@@ -379,6 +379,12 @@ install_units() {
   done
 }
 
+# The `cw-agent` command for technicians (status, check, reset, identify, pairing-id).
+install_cli() {
+  printf '#!/bin/sh\n# cw-agent command line, installed by install.sh.\nexec %s /opt/cw-agent/dist/src/cli.js "$@"\n' "$NODE_BIN" |
+    install_content "$ROOT/usr/local/bin/cw-agent" 0755 || true
+}
+
 display_configured() {
   [[ -f "$ENV_FILE" ]] &&
     grep -Eiq '^[[:space:]]*CW_AGENT_DISPLAY_MODEL=["'\'']?(auto|ssd1306|sh1106|hd44780)(["'\'']|[[:space:]]|$)' "$ENV_FILE"
@@ -445,6 +451,7 @@ do_install() {
   install_node_modules
   install_env_file
   install_units
+  install_cli
   enable_i2c
   enable_unit
   if [[ "$CHANGED" == no ]]; then
@@ -508,6 +515,7 @@ do_uninstall() {
   remove_path "$UNIT_DIR/cw-agent@.service"
   systemd_running && systemctl daemon-reload
   remove_path "$OPT"
+  remove_path "$ROOT/usr/local/bin/cw-agent"
   if [[ "$PURGE" == yes ]]; then
     remove_path "$ETC"
     remove_path "$STATE"

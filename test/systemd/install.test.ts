@@ -117,6 +117,10 @@ describe("install.sh into a staging root", () => {
     expect(mode(inRoot("opt/cw-agent"))).toBe("755");
     expect(mode(inRoot("opt/cw-agent/dist/src/agent"))).toBe("755");
     expect(mode(inRoot("opt/cw-agent/dist/src/cli.js"))).toBe("644");
+    expect(read("usr/local/bin/cw-agent")).toMatch(
+      /^#!\/bin\/sh\n(#.*\n)*exec \S*node \/opt\/cw-agent\/dist\/src\/cli\.js "\$@"\n$/,
+    );
+    expect(mode(inRoot("usr/local/bin/cw-agent"))).toBe("755");
     // Not run in a staging root, only announced.
     expect(existsSync(inRoot("opt/cw-agent/node_modules"))).toBe(false);
     expect(run.stdout).toContain("planned: npm ci --omit=dev");
@@ -205,6 +209,7 @@ describe("install.sh into a staging root", () => {
     expect(existsSync(inRoot("opt/cw-agent"))).toBe(false);
     expect(existsSync(inRoot("etc/systemd/system/cw-agent.service"))).toBe(false);
     expect(existsSync(inRoot("etc/systemd/system/cw-agent@.service"))).toBe(false);
+    expect(existsSync(inRoot("usr/local/bin/cw-agent"))).toBe(false);
     expect(read("var/lib/cw-agent/credentials.db")).toBe("secret");
     expect(existsSync(inRoot("etc/cw-agent/cw-agent.env"))).toBe(true);
     expect(read("etc/passwd")).toContain("cw-agent:");
