@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { runAgent } from "../agent/run.js";
 import { MAX_IDENTIFY_SECONDS } from "../control/index.js";
@@ -24,7 +25,8 @@ Commands:
   help                print this help
 
 Options of status, check, reset, identify and pairing-id:
-  --env-file FILE     also read settings from FILE, e.g. /etc/cw-agent/cw-agent.env
+  --env-file FILE     also read settings from FILE (default when CYBUS_AGENT_NAME is unset:
+                      /etc/cw-agent/cw-agent.env, if it exists)
 
 Settings come from the environment, as for the service. Exit codes: 0 ok, 1 failed,
 3 agent not running (status), 64 bad usage, 78 invalid configuration.`;
@@ -55,9 +57,28 @@ function parse(
   };
 }
 
+/** The environment file install.sh writes for the default unit. */
+export const DEFAULT_ENV_FILE = "/etc/cw-agent/cw-agent.env";
+
+/**
+ * The settings a command sees: `--env-file` on top of the environment; without it, a technician's
+ * shell that has no CYBUS_AGENT_NAME gets the installed service's file, so `sudo cw-agent status`
+ * just works.
+ */
+export function settingsEnvironment(
+  env: NodeJS.ProcessEnv,
+  envFileOption: string | undefined,
+  defaultEnvFile = DEFAULT_ENV_FILE,
+): NodeJS.ProcessEnv {
+  if (envFileOption !== undefined) return { ...env, ...readEnvFile(envFileOption) };
+  if (!env.CYBUS_AGENT_NAME?.trim() && existsSync(defaultEnvFile))
+    return { ...env, ...readEnvFile(defaultEnvFile) };
+  return env;
+}
+
 function environment(values: Record<string, string | boolean | undefined>): NodeJS.ProcessEnv {
   const file = values["env-file"];
-  return typeof file === "string" ? { ...process.env, ...readEnvFile(file) } : process.env;
+  return settingsEnvironment(process.env, typeof file === "string" ? file : undefined);
 }
 
 function parseSeconds(text: string | undefined): number | undefined {
