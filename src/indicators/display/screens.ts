@@ -115,7 +115,7 @@ export function renderOledScreen(status: AgentStatus, formatTime: TimeFormatter 
           small(line, index === 0 ? ROW[2] + 2 : ROW[3] + 2);
         });
       }
-      small(status.pairingId === undefined ? "then wait" : `then wait  (ID ${status.pairingId})`, ROW[5]);
+      small(status.pairingId === undefined ? "then wait" : `then wait (ID ${status.pairingId})`, ROW[5]);
       break;
     }
     case "connecting":
