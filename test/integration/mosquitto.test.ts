@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import mqtt from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
 import { CredentialStore } from "../../src/storage/credential-store.js";
@@ -99,5 +100,40 @@ describe.skipIf(mosquitto === undefined && !process.env.CI)("against a real Mosq
     expect(agent.lines.slice(beforeStop).some((line) => line.state === "stopped")).toBe(true);
     await until(() => watcher.payloads.at(-1) === "offline", "the offline status after a clean stop");
     await watcher.client.endAsync();
+  });
+});
+
+describe("a broker that accepts TCP connections and never answers", () => {
+  it("times out each attempt, keeps retrying with backoff and keeps the credentials", async () => {
+    const silent = createServer((socket) => {
+      sockets.push(socket);
+    });
+    const sockets: Socket[] = [];
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const stateDir = newStateDir();
+    seedGrantedCredentials(stateDir, "gw-silent", "granted-password-silent-0123");
+    const agent = startAgent(
+      {
+        ...FAST_TIMINGS,
+        CYBUS_AGENT_NAME: "gw-silent",
+        CYBUS_MQTT_HOST: "127.0.0.1",
+        CYBUS_MQTT_PORT: String(port),
+        CW_AGENT_MQTT_CONNECT_TIMEOUT_MS: "1000",
+        CW_AGENT_REGISTRY_URL: "http://127.0.0.1:9",
+      },
+      stateDir,
+    );
+    agent.secretsSeen.add("granted-password-silent-0123");
+    started.push(agent);
+    await agent.waitForState("reconnecting");
+    await until(() => sockets.length >= 3, "three connection attempts");
+    expect(agent.lines.some((line) => line.msg.startsWith("Asking for Connectware registration"))).toBe(
+      false,
+    );
+    expect(agent.lines.some((line) => line.msg.includes("Broker rejected"))).toBe(false);
+    expect(await agent.kill("SIGTERM")).toBe(0);
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
   });
 });
