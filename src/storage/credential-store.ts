@@ -10,9 +10,9 @@ import {
   statSync,
 } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import type { AgentState } from "../lifecycle/lifecycle.js";
 import { pairingIdOf } from "../registration/pairing-id.js";
+import { openDatabase, prepare, type SqliteDatabase, type SqliteStatement } from "./sqlite.js";
 
 export const DATABASE_FILE = "cw-agent.db";
 const SCHEMA_VERSION = 1;
@@ -63,11 +63,47 @@ export interface OpenOptions {
  * one transaction, so a crash leaves either the old or the new credentials, never a mix.
  */
 export class CredentialStore {
+  private readonly statements: {
+    load: SqliteStatement;
+    saveNew: SqliteStatement;
+    markGranted: SqliteStatement;
+    discard: SqliteStatement;
+    recordStatus: SqliteStatement;
+    lastStatus: SqliteStatement;
+    integrityCheck: SqliteStatement;
+  };
+
   private constructor(
-    private readonly database: Database.Database,
+    private readonly database: SqliteDatabase,
     readonly path: string,
     private readonly now: () => number,
-  ) {}
+  ) {
+    // Prepared once for the life of the store (see sqlite.ts for why nothing may become garbage).
+    this.statements = {
+      load: prepare(
+        database,
+        "SELECT username, password, status, created_at, granted_at FROM credentials WHERE id = 1",
+      ),
+      saveNew: prepare(
+        database,
+        "INSERT OR REPLACE INTO credentials (id, username, password, status, created_at, granted_at) VALUES (1, ?, ?, 'pending', ?, NULL)",
+      ),
+      markGranted: prepare(
+        database,
+        "UPDATE credentials SET status = 'granted', granted_at = ? WHERE id = 1",
+      ),
+      discard: prepare(database, "DELETE FROM credentials WHERE id = 1"),
+      recordStatus: prepare(
+        database,
+        "INSERT OR REPLACE INTO agent_status (id, state, since, pairing_id, last_error, pid, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
+      ),
+      lastStatus: prepare(
+        database,
+        "SELECT state, since, pairing_id, last_error, pid, updated_at FROM agent_status WHERE id = 1",
+      ),
+      integrityCheck: prepare(database, "PRAGMA integrity_check").pluck(),
+    };
+  }
 
   /** Opens (creating if needed) the database in a state directory the caller has locked. */
   static open(stateDir: string, options: OpenOptions = {}): CredentialStore {
@@ -81,10 +117,9 @@ export class CredentialStore {
     if (!existsSync(path)) createPrivateFile(path, stateDir);
     ensurePrivate(path);
 
-    const database = new Database(path, { timeout: 2_000 });
+    const database = openDatabase(path, { timeout: 2_000 });
     try {
-      database.pragma("journal_mode = WAL");
-      database.pragma("synchronous = FULL");
+      database.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
       migrate(database, path);
     } catch (error) {
       database.close();
@@ -93,18 +128,28 @@ export class CredentialStore {
     return new CredentialStore(database, path, now);
   }
 
-  /** Read-only view for the CLI while the agent may be running. */
+  /**
+   * Read-only view for the CLI while the agent may be running; undefined when there is no database
+   * yet (or only an empty one the agent has not set up).
+   */
   static openReadOnly(stateDir: string): CredentialStore | undefined {
     const path = join(stateDir, DATABASE_FILE);
     if (!existsSync(path)) return undefined;
-    const database = new Database(path, { readonly: true, fileMustExist: true, timeout: 2_000 });
+    const database = openDatabase(path, { readonly: true, fileMustExist: true, timeout: 2_000 });
+    const version = schemaVersion(database);
+    if (version === 0) {
+      database.close();
+      return undefined;
+    }
+    if (version > SCHEMA_VERSION) {
+      database.close();
+      throw new DatabaseFromNewerVersionError(path, version);
+    }
     return new CredentialStore(database, path, Date.now);
   }
 
   load(): StoredCredentials | undefined {
-    const row = this.database
-      .prepare("SELECT username, password, status, created_at, granted_at FROM credentials WHERE id = 1")
-      .get() as
+    const row = this.statements.load.get() as
       | {
           username: string;
           password: string;
@@ -127,11 +172,7 @@ export class CredentialStore {
   /** Persists newly generated credentials as pending, replacing any previous ones in one transaction. */
   saveNew(username: string, password: string): StoredCredentials {
     const createdAt = this.now();
-    this.database
-      .prepare(
-        "INSERT OR REPLACE INTO credentials (id, username, password, status, created_at, granted_at) VALUES (1, ?, ?, 'pending', ?, NULL)",
-      )
-      .run(username, password, createdAt);
+    this.statements.saveNew.run(username, password, createdAt);
     return {
       username,
       password,
@@ -143,34 +184,26 @@ export class CredentialStore {
   }
 
   markGranted(): void {
-    this.database
-      .prepare("UPDATE credentials SET status = 'granted', granted_at = ? WHERE id = 1")
-      .run(this.now());
+    this.statements.markGranted.run(this.now());
   }
 
   discard(): void {
-    this.database.prepare("DELETE FROM credentials WHERE id = 1").run();
+    this.statements.discard.run();
   }
 
   recordStatus(status: { state: AgentState; since: number; pairingId?: string; lastError?: string }): void {
-    this.database
-      .prepare(
-        "INSERT OR REPLACE INTO agent_status (id, state, since, pairing_id, last_error, pid, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
-      )
-      .run(
-        status.state,
-        status.since,
-        status.pairingId ?? null,
-        status.lastError ?? null,
-        process.pid,
-        this.now(),
-      );
+    this.statements.recordStatus.run(
+      status.state,
+      status.since,
+      status.pairingId ?? null,
+      status.lastError ?? null,
+      process.pid,
+      this.now(),
+    );
   }
 
   lastStatus(): RecordedStatus | undefined {
-    const row = this.database
-      .prepare("SELECT state, since, pairing_id, last_error, pid, updated_at FROM agent_status WHERE id = 1")
-      .get() as
+    const row = this.statements.lastStatus.get() as
       | {
           state: AgentState;
           since: number;
@@ -193,8 +226,7 @@ export class CredentialStore {
 
   /** "ok", or what SQLite's integrity check found. */
   integrityCheck(): string {
-    const rows = this.database.pragma("integrity_check") as { integrity_check: string }[];
-    return rows.map((row) => row.integrity_check).join("; ");
+    return (this.statements.integrityCheck.all() as string[]).join("; ");
   }
 
   close(): void {
@@ -202,10 +234,14 @@ export class CredentialStore {
   }
 }
 
-function migrate(database: Database.Database, path: string): void {
-  const version = database.pragma("user_version", { simple: true }) as number;
+function schemaVersion(database: SqliteDatabase): number {
+  return prepare(database, "PRAGMA user_version").pluck().get() as number;
+}
+
+function migrate(database: SqliteDatabase, path: string): void {
+  const version = schemaVersion(database);
   if (version > SCHEMA_VERSION) throw new DatabaseFromNewerVersionError(path, version);
-  const migrations: ((db: Database.Database) => void)[] = [
+  const migrations: ((db: SqliteDatabase) => void)[] = [
     (db) =>
       db.exec(`
         CREATE TABLE credentials (
@@ -231,7 +267,7 @@ function migrate(database: Database.Database, path: string): void {
     if (step === undefined) throw new Error(`no migration from schema version ${next}`);
     database.transaction(() => {
       step(database);
-      database.pragma(`user_version = ${next + 1}`);
+      database.exec(`PRAGMA user_version = ${next + 1}`);
     })();
   }
 }
@@ -248,12 +284,10 @@ function diagnose(path: string): string | undefined {
     closeSync(fd);
   }
   if (header.toString("latin1") !== SQLITE_MAGIC) return "not an SQLite database";
-  let database: Database.Database | undefined;
+  let database: SqliteDatabase | undefined;
   try {
-    database = new Database(path, { fileMustExist: true, timeout: 2_000 });
-    const result = (database.pragma("integrity_check") as { integrity_check: string }[])
-      .map((row) => row.integrity_check)
-      .join("; ");
+    database = openDatabase(path, { fileMustExist: true, timeout: 2_000 });
+    const result = (prepare(database, "PRAGMA integrity_check").pluck().all() as string[]).join("; ");
     return result === "ok" ? undefined : `integrity check failed: ${result.slice(0, 200)}`;
   } catch (error) {
     const code = (error as { code?: string }).code;

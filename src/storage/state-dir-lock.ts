@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import { openDatabase, type SqliteDatabase } from "./sqlite.js";
 
 export const LOCK_FILE = "agent.lock";
 export const PID_FILE = "agent.pid";
@@ -29,7 +29,7 @@ export class StateDirLockedError extends Error {
  */
 export class StateDirLock {
   private constructor(
-    private readonly database: Database.Database,
+    private readonly database: SqliteDatabase,
     private readonly pidFile: string,
   ) {}
 
@@ -45,12 +45,12 @@ export class StateDirLock {
   }
 
   private static tryAcquire(stateDir: string): StateDirLock {
-    const database = new Database(join(stateDir, LOCK_FILE), { timeout: 0 });
+    const database = openDatabase(join(stateDir, LOCK_FILE), { timeout: 0 });
     try {
-      database.pragma("locking_mode = EXCLUSIVE");
       // The first write takes the exclusive lock, which EXCLUSIVE mode then keeps until close.
-      database.exec("CREATE TABLE IF NOT EXISTS holder (pid INTEGER); DELETE FROM holder;");
-      database.prepare("INSERT INTO holder (pid) VALUES (?)").run(process.pid);
+      database.exec(
+        `PRAGMA locking_mode = EXCLUSIVE; CREATE TABLE IF NOT EXISTS holder (pid INTEGER); DELETE FROM holder; INSERT INTO holder (pid) VALUES (${process.pid});`,
+      );
     } catch (error) {
       database.close();
       if (isBusy(error)) throw new StateDirLockedError(stateDir, readPid(join(stateDir, PID_FILE)));
