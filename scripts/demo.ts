@@ -114,7 +114,8 @@ function stopper(agent: ChildProcess, simulator: ConnectwareSimulator, stateDir:
     stopping = true;
     say("Stopping the agent (SIGTERM) and the simulator...");
     const exited = new Promise<number | null>((resolve) => {
-      if (agent.exitCode !== null) resolve(agent.exitCode);
+      // An agent killed by a signal has no exit code but has exited all the same.
+      if (agent.exitCode !== null || agent.signalCode !== null) resolve(agent.exitCode);
       else agent.once("exit", (code) => resolve(code));
     });
     agent.kill("SIGTERM");
