@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { pairingIdOf } from "../../src/registration/pairing-id.js";
 import {
@@ -10,6 +9,7 @@ import {
   DATABASE_FILE,
   DatabaseFromNewerVersionError,
 } from "../../src/storage/credential-store.js";
+import { openDatabase, prepare } from "../../src/storage/sqlite.js";
 import { prepareStateDir } from "../../src/storage/state-dir.js";
 import { StateDirLock, StateDirLockedError } from "../../src/storage/state-dir-lock.js";
 
@@ -84,9 +84,9 @@ describe("CredentialStore", () => {
     [
       "a database overwritten after its first page",
       (path: string) => {
-        const db = new Database(path);
+        const db = openDatabase(path);
         db.exec("CREATE TABLE filler (x TEXT)");
-        const insert = db.prepare("INSERT INTO filler VALUES (?)");
+        const insert = prepare(db, "INSERT INTO filler VALUES (?)");
         db.transaction(() => {
           for (let i = 0; i < 2000; i++) insert.run("x".repeat(200));
         })();
@@ -112,8 +112,8 @@ describe("CredentialStore", () => {
 
   it("refuses a database written by a newer version instead of overwriting it", () => {
     const dir = stateDir();
-    const db = new Database(join(dir, DATABASE_FILE));
-    db.pragma("user_version = 99");
+    const db = openDatabase(join(dir, DATABASE_FILE));
+    db.exec("PRAGMA user_version = 99");
     db.close();
     expect(() => CredentialStore.open(dir)).toThrow(DatabaseFromNewerVersionError);
   });
