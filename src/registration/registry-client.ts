@@ -68,11 +68,13 @@ export class RegistryClient {
       // Node can destroy a request without emitting anything once a response has begun; settle
       // exactly once on every path, or the agent would wait forever on a dead exchange.
       let settled = false;
+      const deadline = AbortSignal.timeout(timeoutMs);
       const fail = (error: Error) => {
         if (settled) return;
         settled = true;
         request.destroy();
-        reject(error);
+        // Aborting at the deadline also breaks the socket or cuts the body short: report the cause.
+        reject(deadline.aborted && !signal?.aborted ? new RegistryTimeoutError(timeoutMs) : error);
       };
       const request = transport.request(url, {
         method: "POST",
@@ -83,17 +85,13 @@ export class RegistryClient {
         },
         // One deadline for the whole exchange, not only for idle sockets: a server that trickles
         // a byte per second must not hold the agent forever.
-        signal: signal
-          ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)])
-          : AbortSignal.timeout(timeoutMs),
+        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
         timeout: timeoutMs,
         ...(isHttps ? { ca: this.options.ca, rejectUnauthorized: !this.options.trustAllCerts } : {}),
         agent: false,
       });
       request.on("timeout", () => fail(new RegistryTimeoutError(timeoutMs)));
-      request.on("error", (error) => {
-        fail(error.name === "AbortError" && !signal?.aborted ? new RegistryTimeoutError(timeoutMs) : error);
-      });
+      request.on("error", fail);
       request.on("response", (response) => {
         const chunks: Buffer[] = [];
         let received = 0;
