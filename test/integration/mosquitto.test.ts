@@ -128,9 +128,7 @@ describe("a broker that accepts TCP connections and never answers", () => {
     started.push(agent);
     await agent.waitForState("reconnecting");
     await until(() => sockets.length >= 3, "three connection attempts");
-    expect(agent.lines.find((line) => line.state === "reconnecting")?.msg).toContain(
-      "connack timeout",
-    );
+    expect(agent.lines.find((line) => line.state === "reconnecting")?.msg).toContain("connack timeout");
     expect(agent.lines.some((line) => line.msg.startsWith("Asking for Connectware registration"))).toBe(
       false,
     );
