@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runAgent } from "../agent/run.js";
 import { MAX_IDENTIFY_SECONDS } from "../control/index.js";
@@ -25,6 +26,8 @@ Commands:
   help                print this help
 
 Options of status, check, reset, identify and pairing-id:
+  --instance NAME     the agent of the template unit cw-agent@NAME (settings from
+                      /etc/cw-agent/NAME.env, state in /var/lib/cw-agent/NAME)
   --env-file FILE     also read settings from FILE (default when CYBUS_AGENT_NAME is unset:
                       /etc/cw-agent/cw-agent.env, if it exists)
 
@@ -39,7 +42,10 @@ function parse(
   flags: readonly string[],
   maxPositionals: number,
 ): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  const options: Record<string, { type: "boolean" | "string" }> = { "env-file": { type: "string" } };
+  const options: Record<string, { type: "boolean" | "string" }> = {
+    "env-file": { type: "string" },
+    instance: { type: "string" },
+  };
   for (const flag of flags) options[flag] = { type: "boolean" };
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -57,28 +63,57 @@ function parse(
   };
 }
 
-/** The environment file install.sh writes for the default unit. */
-export const DEFAULT_ENV_FILE = "/etc/cw-agent/cw-agent.env";
+/** Where install.sh writes the environment files: cw-agent.env, and NAME.env for cw-agent@NAME. */
+export const ENV_DIR = "/etc/cw-agent";
+const INSTANCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface SettingsSource {
+  envFile?: string;
+  /** A template instance cw-agent@NAME. */
+  instance?: string;
+}
 
 /**
- * The settings a command sees: `--env-file` on top of the environment; without it, a technician's
- * shell that has no CYBUS_AGENT_NAME gets the installed service's file, so `sudo cw-agent status`
- * just works.
+ * The settings a command sees, rebuilt the way systemd builds the service's environment.
+ * `--instance NAME` adds what cw-agent@NAME.service sets itself (the agent name, its own state and
+ * runtime directories) under its NAME.env, so the CLI reaches that agent and no other. Without
+ * options, a technician's shell that has no CYBUS_AGENT_NAME gets the default unit's file, so
+ * `sudo cw-agent status` just works.
  */
 export function settingsEnvironment(
   env: NodeJS.ProcessEnv,
-  envFileOption: string | undefined,
-  defaultEnvFile = DEFAULT_ENV_FILE,
+  source: SettingsSource,
+  envDir = ENV_DIR,
 ): NodeJS.ProcessEnv {
-  if (envFileOption !== undefined) return { ...env, ...readEnvFile(envFileOption) };
-  if (!env.CYBUS_AGENT_NAME?.trim() && existsSync(defaultEnvFile))
-    return { ...env, ...readEnvFile(defaultEnvFile) };
+  const { envFile, instance } = source;
+  if (instance !== undefined) {
+    if (!INSTANCE_NAME.test(instance)) {
+      throw new UsageError(
+        `--instance must be a unit instance name such as line1, not ${JSON.stringify(instance)}`,
+      );
+    }
+    const unitSettings = {
+      CYBUS_AGENT_NAME: instance,
+      STATE_DIRECTORY: `/var/lib/cw-agent/${instance}`,
+      RUNTIME_DIRECTORY: `/run/cw-agent/${instance}`,
+    };
+    // EnvironmentFile= overrides Environment= in systemd, so the file comes last here too.
+    return { ...env, ...unitSettings, ...readEnvFile(envFile ?? join(envDir, `${instance}.env`)) };
+  }
+  if (envFile !== undefined) return { ...env, ...readEnvFile(envFile) };
+  const defaultFile = join(envDir, "cw-agent.env");
+  if (!env.CYBUS_AGENT_NAME?.trim() && existsSync(defaultFile))
+    return { ...env, ...readEnvFile(defaultFile) };
   return env;
 }
 
 function environment(values: Record<string, string | boolean | undefined>): NodeJS.ProcessEnv {
-  const file = values["env-file"];
-  return settingsEnvironment(process.env, typeof file === "string" ? file : undefined);
+  const envFile = values["env-file"];
+  const instance = values.instance;
+  return settingsEnvironment(process.env, {
+    ...(typeof envFile === "string" ? { envFile } : {}),
+    ...(typeof instance === "string" ? { instance } : {}),
+  });
 }
 
 function parseSeconds(text: string | undefined): number | undefined {
