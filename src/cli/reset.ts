@@ -31,7 +31,8 @@ export const processTerminal: Terminal = {
 
 /**
  * Discards the credentials. A running agent does it itself (and registers anew at once); for a
- * stopped one the CLI takes the state-directory lock, so an agent starting meanwhile waits.
+ * stopped one the CLI takes the state-directory lock, so an agent starting meanwhile exits at once
+ * (exit 75; systemd starts it again a few seconds later) instead of racing the reset.
  */
 export async function resetCommand(
   env: NodeJS.ProcessEnv,

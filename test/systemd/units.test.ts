@@ -51,6 +51,8 @@ describe("unit files", () => {
       "SyslogIdentifier=cw-agent",
       "StateDirectory=cw-agent",
       "RuntimeDirectory=cw-agent",
+      // Instances' runtime directories live below this unit's.
+      "RuntimeDirectoryPreserve=yes",
     ]);
     expect(template.filter((line) => !plain.includes(line))).toEqual([
       "Description=Cybus Connectware edge agent %i",
