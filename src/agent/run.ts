@@ -1,12 +1,18 @@
 import { type AgentConfig, loadConfig } from "../config/config.js";
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
-import { controlSocketPath, startControlServer } from "../control/index.js";
-import { createIndicators, type IndicatorConfig, loadIndicatorConfig } from "../indicators/index.js";
+import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
+import {
+  createIndicators,
+  type IndicatorConfig,
+  type Indicators,
+  loadIndicatorConfig,
+} from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
 import { StateDirError } from "../storage/state-dir.js";
 import { StateDirLockedError } from "../storage/state-dir-lock.js";
 import { createSystemdNotifier } from "../systemd/notify.js";
+import { sleep } from "../util/sleep.js";
 import { Agent } from "./agent.js";
 
 /** sysexits.h codes, so systemd units and scripts can tell failures apart. */
@@ -63,43 +69,25 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     return code;
   }
 
-  const indicators = createIndicators(indicatorConfig, logger);
-  agent.observe(indicators.observe);
-  await indicators.start();
-  // The CLI's way in; without it the agent still runs and the CLI reports from the database.
-  const control = await startControlServer(
-    controlSocketPath(env, config.stateDir),
-    {
-      status: () => agent.status,
-      startedAt: Math.round(performance.timeOrigin),
-      resetCredentials: () => agent.resetCredentials(),
-      identify: (seconds) => indicators.identify(seconds),
-      observe: (observer) => agent.observe(observer),
-    },
-    logger,
-  ).catch((error: unknown) => {
-    logger.error({ err: error }, `Control socket unavailable: ${(error as Error).message}`);
-    return undefined;
-  });
-  // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant network.
-  void notifier.ready();
-
+  // From here on a signal means a clean stop, even while the rest is still starting. The deadline
+  // covers the whole stop, including the last systemd notifications.
+  let indicators: Indicators | undefined;
+  let control: ControlServer | undefined;
+  let stopDeadline: NodeJS.Timeout | undefined;
+  let stopStartedAt = 0;
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      stopStartedAt = Date.now();
       void notifier.stopping();
-      const deadline = setTimeout(() => {
+      stopDeadline = setTimeout(() => {
         logger.error(`Clean stop took longer than ${STOP_DEADLINE_MS} ms; exiting anyway`);
         process.exit(EXIT_FAILURE);
       }, STOP_DEADLINE_MS);
-      deadline.unref();
-      try {
-        await control?.close();
-        await agent.stop();
-        await indicators.stop();
-      } finally {
-        clearTimeout(deadline);
-      }
+      stopDeadline.unref();
+      await control?.close();
+      await agent.stop();
+      await indicators?.stop();
     })();
     return stopping;
   };
@@ -110,13 +98,39 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
-  agent.start();
+  indicators = createIndicators(indicatorConfig, logger);
+  agent.observe(indicators.observe);
+  await indicators.start();
+  if (stopping === undefined) {
+    // The CLI's way in; without it the agent still runs and the CLI reports from the database.
+    const started = indicators;
+    control = await startControlServer(
+      controlSocketPath(env, config.stateDir),
+      {
+        status: () => agent.status,
+        startedAt: Math.round(performance.timeOrigin),
+        resetCredentials: () => agent.resetCredentials(),
+        identify: (seconds) => started.identify(seconds),
+        observe: (observer) => agent.observe(observer),
+      },
+      logger,
+    ).catch((error: unknown) => {
+      logger.error({ err: error }, `Control socket unavailable: ${(error as Error).message}`);
+      return undefined;
+    });
+  }
+  // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant network.
+  void notifier.ready();
+
+  if (stopping === undefined) agent.start();
   await agent.finished;
   const failed = agent.status.state === "failed";
   await stop();
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
-  await finishNotifier();
+  const remainingMs = STOP_DEADLINE_MS - (Date.now() - stopStartedAt) - 100;
+  await Promise.race([finishNotifier(), sleep(Math.max(0, remainingMs))]);
+  clearTimeout(stopDeadline);
   return failed ? EXIT_FAILURE : EXIT_OK;
 }
 
