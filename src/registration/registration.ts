@@ -114,7 +114,10 @@ export class Registration {
           break;
         case "transient": {
           const backoffMs = backoff.next();
-          delayMs = Math.min(config.registry.retryMaxMs, Math.max(backoffMs, outcome.retryAfterMs ?? 0));
+          // A Retry-After is honoured with jitter too, or a fleet behind one ingress retries in lockstep.
+          const retryAfterMs =
+            outcome.retryAfterMs === undefined ? 0 : withJitter(outcome.retryAfterMs, this.random);
+          delayMs = Math.min(config.registry.retryMaxMs, Math.max(backoffMs, retryAfterMs));
           if (changed) {
             logger.warn(
               { registry: registryHost, retryInMs: delayMs },

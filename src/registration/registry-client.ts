@@ -53,7 +53,7 @@ export class RegistryClient {
     } catch (error) {
       return { kind: "transient", reason: describeNetworkError(error, this.endpoint) };
     }
-    return interpret(response, request.username);
+    return withoutSecret(interpret(response, request.username), request.password);
   }
 
   private post(
@@ -140,6 +140,19 @@ class ResponseTooLargeError extends Error {
   }
 }
 
+/**
+ * Server and proxy texts end up in logs, systemd STATUS and on the display: one that echoes the
+ * request body must not publish our password that way.
+ */
+function withoutSecret(outcome: RegistrationOutcome, password: string): RegistrationOutcome {
+  const scrub = (text: string) => text.split(password).join("[redacted]");
+  if (outcome.kind === "transient") return { ...outcome, reason: scrub(outcome.reason) };
+  if (outcome.kind === "conflict" && outcome.serverMessage !== undefined) {
+    return { ...outcome, serverMessage: scrub(outcome.serverMessage) };
+  }
+  return outcome;
+}
+
 function interpret(
   response: { status: number; headers: http.IncomingHttpHeaders; body: string },
   username: string,
@@ -164,7 +177,8 @@ function interpret(
       return { kind: "locked" };
     case 409: {
       const body = parseJsonObject(response.body);
-      const message = typeof body?.message === "string" ? body.message.slice(0, 300) : undefined;
+      const text = body?.message ?? body?.error;
+      const message = typeof text === "string" ? text.slice(0, 300) : undefined;
       return { kind: "conflict", serverMessage: message };
     }
   }

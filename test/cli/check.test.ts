@@ -8,6 +8,7 @@ import {
   type AgentProcess,
   findLeakedSecrets,
   newStateDir,
+  removeStateDirs,
   startAgent,
   stopAllAgents,
 } from "../integration/agent-process.js";
@@ -51,6 +52,7 @@ afterAll(async () => {
   await sim.close();
   expect(findLeakedSecrets(agents)).toEqual([]);
   expect(cliOutputs.filter((output) => output.includes(paired.password))).toEqual([]);
+  removeStateDirs();
 });
 afterEach(async () => {
   if (!sim.isBrokerRunning()) await sim.startBroker();

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CredentialStore } from "../../src/storage/credential-store.js";
@@ -19,8 +19,17 @@ export interface LogLine {
 /** Every agent process started by a test file, so afterEach can stop them and scan their logs. */
 const running = new Set<AgentProcess>();
 
+const createdDirs: string[] = [];
+
 export function newStateDir(): string {
-  return join(mkdtempSync(join(tmpdir(), "cw-agent-it-")), "state");
+  const parent = mkdtempSync(join(tmpdir(), "cw-agent-it-"));
+  createdDirs.push(parent);
+  return join(parent, "state");
+}
+
+/** For afterAll: the state directories hold real (test) passwords; leave none behind. */
+export function removeStateDirs(): void {
+  for (const dir of createdDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Fast timings for tests; every value is still within what config.ts accepts. */
@@ -74,8 +83,8 @@ export class AgentProcess {
       this.wake();
     });
     this.exited = new Promise((resolve) => {
-      this.child.once("exit", (code, signal) => {
-        this.exitCode = code ?? (signal ? null : code);
+      this.child.once("exit", (code) => {
+        this.exitCode = code;
         running.delete(this);
         this.wake();
         resolve(code);

@@ -6,6 +6,7 @@ import {
   type AgentProcess,
   FAST_TIMINGS,
   findLeakedSecrets,
+  removeStateDirs,
   startAgent,
   stopAllAgents,
 } from "./agent-process.js";
@@ -100,6 +101,7 @@ export function agentTestBed(
   });
   afterAll(async () => {
     await sim?.close();
+    removeStateDirs();
   });
   afterEach(async () => {
     await stopAllAgents();

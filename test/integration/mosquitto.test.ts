@@ -1,6 +1,6 @@
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import mqtt from "mqtt";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { CredentialStore } from "../../src/storage/credential-store.js";
 import { prepareStateDir } from "../../src/storage/state-dir.js";
 import {
@@ -8,6 +8,7 @@ import {
   FAST_TIMINGS,
   findLeakedSecrets,
   newStateDir,
+  removeStateDirs,
   startAgent,
   stopAllAgents,
 } from "./agent-process.js";
@@ -22,6 +23,7 @@ afterEach(async () => {
   for (const broker of brokers.splice(0)) await broker.kill();
   expect(findLeakedSecrets(started.splice(0))).toEqual([]);
 });
+afterAll(removeStateDirs);
 
 function seedGrantedCredentials(stateDir: string, username: string, password: string): void {
   prepareStateDir(stateDir);
