@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { AgentConfig } from "../config/config.js";
+import { type AgentConfig, hostForUrl } from "../config/config.js";
 import { describeStatus, Lifecycle, type StatusObserver } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import { MqttSession } from "../mqtt/session.js";
@@ -41,7 +41,7 @@ export class Agent {
       {
         agentName: config.agentName,
         username: config.username,
-        broker: `${config.mqtt.host}:${config.mqtt.port}`,
+        broker: `${hostForUrl(config.mqtt.host)}:${config.mqtt.port}`,
         registry: config.registry.baseUrl.origin,
       },
       deps.now,

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
 import { ConfigError, type Env, read } from "./config-error.js";
 
@@ -44,7 +45,7 @@ export interface AgentConfig {
 /** Connectware usernames: at least 3 characters; we also keep them safe as MQTT client ids and topic levels. */
 const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/;
 const USERNAME_RULE = "3 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit";
-const HOST_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/;
+const HOST_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 const HOST_RULE = "a host name or IP address without scheme, port or path";
 
 export function loadConfig(env: Env = process.env): AgentConfig {
@@ -121,16 +122,24 @@ export function loadConfig(env: Env = process.env): AgentConfig {
   };
 }
 
+/** Host names and IPv4 as given; IPv6 with or without brackets, stored without them. */
 function readHost(env: Env, variable: string): string {
   const host = read.string(env, variable);
-  if (!HOST_PATTERN.test(host)) throw new ConfigError(variable, host, HOST_RULE);
+  const unbracketed = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  if (isIP(unbracketed) === 6) return unbracketed;
+  if (!HOST_PATTERN.test(host) || host.startsWith("[")) throw new ConfigError(variable, host, HOST_RULE);
   return host;
+}
+
+/** A host as it goes into a URL or `host:port`: IPv6 literals in brackets. */
+export function hostForUrl(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
 }
 
 function readRegistryUrl(env: Env, ingressHost: string): URL {
   const value = read.optionalString(env, "CW_AGENT_REGISTRY_URL");
   const allowed = "an http:// or https:// URL such as https://connectware.local or http://127.0.0.1:8080";
-  if (value === undefined) return new URL(`https://${ingressHost}`);
+  if (value === undefined) return new URL(`https://${hostForUrl(ingressHost)}`);
   let url: URL;
   try {
     url = new URL(value);

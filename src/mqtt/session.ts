@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import type { AgentConfig } from "../config/config.js";
+import { type AgentConfig, hostForUrl } from "../config/config.js";
 import type { Lifecycle } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { StoredCredentials } from "../storage/credential-store.js";
@@ -49,7 +49,7 @@ export class MqttSession {
 
   get brokerUrl(): string {
     const { scheme, host, port } = this.deps.config.mqtt;
-    return `${scheme}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+    return `${scheme}://${hostForUrl(host)}:${port}`;
   }
 
   async run(credentials: StoredCredentials, signal: AbortSignal): Promise<SessionEnd> {
@@ -152,6 +152,8 @@ export class MqttSession {
 
       client.on("connect", () => {
         connectedAt = this.now();
+        // A CONNACK that arrives while stopping must not turn "stopping" back into "online".
+        if (signal.aborted) return;
         onLogin();
         lifecycle.transition("online");
         client.publish(topic, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {

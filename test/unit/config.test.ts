@@ -42,6 +42,15 @@ describe("loadConfig", () => {
     expect(config.stateDir).toBe("/var/lib/cw-agent/line7");
   });
 
+  it("accepts IPv6 brokers with or without brackets and stores the bare address", () => {
+    for (const host of ["::1", "[::1]"]) {
+      const config = loadConfig({ ...minimal, CYBUS_MQTT_HOST: host });
+      expect(config.mqtt.host).toBe("::1");
+      expect(config.registry.baseUrl.href).toBe("https://[::1]/");
+    }
+    expect(configError({ ...minimal, CYBUS_MQTT_HOST: "[not-v6]" }).variable).toBe("CYBUS_MQTT_HOST");
+  });
+
   it.each([
     [{ CYBUS_MQTT_HOST: "x" }, "CYBUS_AGENT_NAME", "is required"],
     [{ CYBUS_AGENT_NAME: "ab", CYBUS_MQTT_HOST: "x" }, "CYBUS_AGENT_NAME", '"ab"'],

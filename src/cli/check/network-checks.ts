@@ -2,7 +2,7 @@ import { lookup } from "node:dns/promises";
 import net, { isIP } from "node:net";
 import tls from "node:tls";
 import mqtt from "mqtt";
-import type { AgentConfig } from "../../config/config.js";
+import { type AgentConfig, hostForUrl } from "../../config/config.js";
 import type { StoredCredentials } from "../../storage/credential-store.js";
 import { formatTime } from "../output.js";
 import { type CheckResult, failed, ok, skipped, warning, withTimeout } from "./result.js";
@@ -224,7 +224,7 @@ export function checkMqttLogin(
 ): Promise<CheckResult> {
   const name = "mqtt-login";
   const { scheme, host, port } = config.mqtt;
-  const url = `${scheme}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  const url = `${scheme}://${hostForUrl(host)}:${port}`;
   const clientId = `${config.agentName}-check`;
   const connectTimeout = Math.min(config.mqtt.connectTimeoutMs, timeoutMs);
   return new Promise((resolve) => {
