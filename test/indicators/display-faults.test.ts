@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type IndicatorConfig, loadIndicatorConfig } from "../../src/indicators/config.js";
-import { renderLcdScreen, renderOledScreen, sampleStatuses } from "../../src/indicators/display/screens.js";
+import { renderLcdScreen, renderOledScreen } from "../../src/indicators/display/screens.js";
 import { createIndicators } from "../../src/indicators/index.js";
 import type { AgentStatus } from "../../src/lifecycle/lifecycle.js";
 import { FakeTimers, flush } from "./fakes/fake-timers.js";
@@ -8,15 +8,7 @@ import { FakeI2cAdapter } from "./fakes/i2c.js";
 import { LcdModel } from "./fakes/lcd-model.js";
 import { memoryLogger } from "./fakes/logger.js";
 import { OledModel } from "./fakes/oled-model.js";
-
-const NOW = Date.UTC(2025, 0, 15, 14, 3, 14);
-const formatTime = (ms: number) => new Date(ms).toISOString().slice(11, 19);
-
-function statusOf(state: AgentStatus["state"]): AgentStatus {
-  const status = sampleStatuses(NOW).find((candidate) => candidate.state === state);
-  if (status === undefined) throw new Error(state);
-  return status;
-}
+import { formatTime, statusOf } from "./fakes/statuses.js";
 
 function oledView(status: AgentStatus): string[] {
   const bitmap = renderOledScreen(status, formatTime);

@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { Hd44780Display, toLcdCharacters } from "../../src/indicators/display/hd44780.js";
 import { renderLcdScreen, sampleStatuses } from "../../src/indicators/display/screens.js";
-import type { AgentStatus } from "../../src/lifecycle/lifecycle.js";
 import { FakeTimers } from "./fakes/fake-timers.js";
 import { FakeI2cAdapter } from "./fakes/i2c.js";
 import { LcdModel } from "./fakes/lcd-model.js";
-
-const NOW = Date.UTC(2025, 0, 15, 14, 3, 14);
-const formatTime = (ms: number) => new Date(ms).toISOString().slice(11, 19);
-
-function statusOf(state: AgentStatus["state"]): AgentStatus {
-  const status = sampleStatuses(NOW).find((candidate) => candidate.state === state);
-  if (status === undefined) throw new Error(state);
-  return status;
-}
+import { formatTime, NOW, statusOf } from "./fakes/statuses.js";
 
 async function setup(columns: 16 | 20, rows: 2 | 4) {
   const timers = new FakeTimers();

@@ -3,18 +3,9 @@ import { Bitmap, textWidth } from "../../src/indicators/display/bitmap.js";
 import { glyphRows } from "../../src/indicators/display/font.js";
 import { OledDisplay } from "../../src/indicators/display/oled.js";
 import { renderOledScreen, sampleStatuses } from "../../src/indicators/display/screens.js";
-import type { AgentStatus } from "../../src/lifecycle/lifecycle.js";
 import { FakeI2cAdapter } from "./fakes/i2c.js";
 import { OledModel } from "./fakes/oled-model.js";
-
-const NOW = Date.UTC(2025, 0, 15, 14, 3, 14);
-const formatTime = (ms: number) => new Date(ms).toISOString().slice(11, 19);
-
-function statusOf(state: AgentStatus["state"]): AgentStatus {
-  const status = sampleStatuses(NOW).find((candidate) => candidate.state === state);
-  if (status === undefined) throw new Error(state);
-  return status;
-}
+import { formatTime, NOW, statusOf } from "./fakes/statuses.js";
 
 async function setup(controller: "ssd1306" | "sh1106", rotation: 0 | 180 = 0) {
   const adapter = new FakeI2cAdapter();
