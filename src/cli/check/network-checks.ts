@@ -66,35 +66,50 @@ export async function checkDns(peer: Peer, timeoutMs: number): Promise<CheckResu
 export function checkTcp(peer: Peer, timeoutMs: number): Promise<CheckResult> {
   const name = `${peer.role}-tcp`;
   const target = `${peer.host}:${peer.port}`;
+  const socket = net.connect({ host: peer.host, port: peer.port });
+  return probe(
+    socket,
+    timeoutMs,
+    () =>
+      failed(
+        name,
+        `no TCP connection to ${target} within ${timeoutMs} ms`,
+        "a firewall may drop the packets, or the host is down",
+      ),
+    (finish) => {
+      socket.once("connect", () => finish(ok(name, `TCP connection to ${target} established`)));
+      socket.once("error", (error: NodeJS.ErrnoException) => {
+        const code = error.code ?? "error";
+        const hint =
+          code === "ECONNREFUSED"
+            ? `nothing listens there: is Connectware running, and are ${peer.settings} right?`
+            : code === "EHOSTUNREACH" || code === "ENETUNREACH"
+              ? "no route to the host: check the gateway's network and the address"
+              : `check ${peer.settings} and the network`;
+        finish(failed(name, `TCP connection to ${target} failed (${code})`, hint));
+      });
+    },
+  );
+}
+
+/**
+ * Resolves with the first result `listen` reports for `socket`, or with `onTimeout()` after
+ * `timeoutMs`; the socket is destroyed and the timer cleared either way.
+ */
+function probe(
+  socket: net.Socket,
+  timeoutMs: number,
+  onTimeout: () => CheckResult,
+  listen: (finish: (result: CheckResult) => void) => void,
+): Promise<CheckResult> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: peer.host, port: peer.port });
     const finish = (result: CheckResult) => {
       clearTimeout(timer);
       socket.destroy();
       resolve(result);
     };
-    const timer = setTimeout(
-      () =>
-        finish(
-          failed(
-            name,
-            `no TCP connection to ${target} within ${timeoutMs} ms`,
-            "a firewall may drop the packets, or the host is down",
-          ),
-        ),
-      timeoutMs,
-    );
-    socket.once("connect", () => finish(ok(name, `TCP connection to ${target} established`)));
-    socket.once("error", (error: NodeJS.ErrnoException) => {
-      const code = error.code ?? "error";
-      const hint =
-        code === "ECONNREFUSED"
-          ? `nothing listens there: is Connectware running, and are ${peer.settings} right?`
-          : code === "EHOSTUNREACH" || code === "ENETUNREACH"
-            ? "no route to the host: check the gateway's network and the address"
-            : `check ${peer.settings} and the network`;
-      finish(failed(name, `TCP connection to ${target} failed (${code})`, hint));
-    });
+    const timer = setTimeout(() => finish(onTimeout()), timeoutMs);
+    listen(finish);
   });
 }
 
@@ -135,77 +150,71 @@ export function checkTls(
       skipped(name, `${peer.role === "broker" ? "mqtt://" : "http://"} is configured: no TLS to check`),
     );
   }
-  return new Promise((resolve) => {
-    const socket = tls.connect({
-      host: peer.host,
-      port: peer.port,
-      ...(isIP(peer.host) === 0 ? { servername: peer.host } : {}),
-      ca: config.tls.ca,
-      rejectUnauthorized: false,
-    });
-    const finish = (result: CheckResult) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(result);
-    };
-    const timer = setTimeout(
-      () =>
-        finish(
-          failed(
-            name,
-            `no TLS handshake with ${target} within ${timeoutMs} ms`,
-            `is ${target} a TLS port? check ${peer.settings}`,
-          ),
-        ),
-      timeoutMs,
-    );
-    socket.once("secureConnect", () => {
-      const certificate = socket.getPeerCertificate();
-      const validTo = certificate.valid_to ? Date.parse(certificate.valid_to) : Number.NaN;
-      const error = socket.authorizationError;
-      if (!socket.authorized && error !== undefined) {
-        const code =
-          typeof error === "string" ? error : ((error as NodeJS.ErrnoException).code ?? error.message);
-        const message = `certificate of ${target} rejected (${code})`;
-        finish(
-          config.tls.trustAllCerts
-            ? warning(
-                name,
-                `${message}; the agent accepts it anyway because CYBUS_TRUST_ALL_CERTS=true`,
-                tlsHint(code, peer),
-              )
-            : failed(name, message, tlsHint(code, peer)),
-        );
-        return;
-      }
-      const expiry = Number.isNaN(validTo) ? "" : `, valid until ${formatTime(validTo)}`;
-      if (!Number.isNaN(validTo) && validTo - now < EXPIRY_WARNING_MS) {
-        finish(
-          warning(
-            name,
-            `certificate of ${target} is trusted but expires soon${expiry}`,
-            "renew Connectware's certificate",
-          ),
-        );
-        return;
-      }
-      if (config.tls.trustAllCerts) {
-        finish(
-          warning(
-            name,
-            `certificate of ${target} is trusted${expiry}, but CYBUS_TRUST_ALL_CERTS=true disables verification`,
-            "set CYBUS_TRUST_ALL_CERTS=false",
-          ),
-        );
-        return;
-      }
-      finish(ok(name, `certificate of ${target} is trusted and names the host${expiry}`));
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => {
-      const code = error.code ?? "error";
-      finish(failed(name, `TLS handshake with ${target} failed (${code})`, tlsHint(code, peer)));
-    });
+  const socket = tls.connect({
+    host: peer.host,
+    port: peer.port,
+    ...(isIP(peer.host) === 0 ? { servername: peer.host } : {}),
+    ca: config.tls.ca,
+    rejectUnauthorized: false,
   });
+  return probe(
+    socket,
+    timeoutMs,
+    () =>
+      failed(
+        name,
+        `no TLS handshake with ${target} within ${timeoutMs} ms`,
+        `is ${target} a TLS port? check ${peer.settings}`,
+      ),
+    (finish) => {
+      socket.once("secureConnect", () => {
+        const certificate = socket.getPeerCertificate();
+        const validTo = certificate.valid_to ? Date.parse(certificate.valid_to) : Number.NaN;
+        const error = socket.authorizationError;
+        if (!socket.authorized && error !== undefined) {
+          const code =
+            typeof error === "string" ? error : ((error as NodeJS.ErrnoException).code ?? error.message);
+          const message = `certificate of ${target} rejected (${code})`;
+          finish(
+            config.tls.trustAllCerts
+              ? warning(
+                  name,
+                  `${message}; the agent accepts it anyway because CYBUS_TRUST_ALL_CERTS=true`,
+                  tlsHint(code, peer),
+                )
+              : failed(name, message, tlsHint(code, peer)),
+          );
+          return;
+        }
+        const expiry = Number.isNaN(validTo) ? "" : `, valid until ${formatTime(validTo)}`;
+        if (!Number.isNaN(validTo) && validTo - now < EXPIRY_WARNING_MS) {
+          finish(
+            warning(
+              name,
+              `certificate of ${target} is trusted but expires soon${expiry}`,
+              "renew Connectware's certificate",
+            ),
+          );
+          return;
+        }
+        if (config.tls.trustAllCerts) {
+          finish(
+            warning(
+              name,
+              `certificate of ${target} is trusted${expiry}, but CYBUS_TRUST_ALL_CERTS=true disables verification`,
+              "set CYBUS_TRUST_ALL_CERTS=false",
+            ),
+          );
+          return;
+        }
+        finish(ok(name, `certificate of ${target} is trusted and names the host${expiry}`));
+      });
+      socket.once("error", (error: NodeJS.ErrnoException) => {
+        const code = error.code ?? "error";
+        finish(failed(name, `TLS handshake with ${target} failed (${code})`, tlsHint(code, peer)));
+      });
+    },
+  );
 }
 
 /** CONNACK return codes (MQTT 3.1.1) and reason codes (MQTT 5) that reject a login. */
