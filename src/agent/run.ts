@@ -118,6 +118,8 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
       logger.error({ err: error }, `Control socket unavailable: ${(error as Error).message}`);
       return undefined;
     });
+    // A signal while the socket was opening: stop() ran without it, so close it here.
+    if (stopping !== undefined) await control?.close();
   }
   // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant network.
   void notifier.ready();
