@@ -5,6 +5,7 @@ import type { Lifecycle } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { StoredCredentials } from "../storage/credential-store.js";
 import { ExponentialBackoff } from "../util/backoff.js";
+import { describeNetworkError } from "../util/network-error.js";
 import { sleep } from "../util/sleep.js";
 import { AuthRejectionTracker, isAuthRejection } from "./auth-rejection.js";
 
@@ -194,19 +195,5 @@ export class MqttSession {
 }
 
 function describeMqttError(error: unknown): string {
-  if (error === undefined) return "connection closed";
-  const err = error as NodeJS.ErrnoException;
-  switch (err.code) {
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return `host name does not resolve (${err.code})`;
-    case "ECONNRESET":
-      return "connection reset";
-  }
-  return `${err.code !== undefined ? `${String(err.code)}: ` : ""}${err.message ?? String(error)}`.slice(
-    0,
-    300,
-  );
+  return error === undefined ? "connection closed" : describeNetworkError(error);
 }

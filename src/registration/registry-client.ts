@@ -1,5 +1,6 @@
 import http from "node:http";
 import https from "node:https";
+import { describeNetworkError } from "../util/network-error.js";
 
 /**
  * [ours] The request body: the public docs stop before their example, so the field names are ours
@@ -51,7 +52,7 @@ export class RegistryClient {
     try {
       response = await this.post(JSON.stringify(request), signal);
     } catch (error) {
-      return { kind: "transient", reason: describeNetworkError(error, this.endpoint) };
+      return { kind: "transient", reason: describeFailure(error, this.endpoint) };
     }
     return withoutSecret(interpret(response, request.username), request.password);
   }
@@ -219,38 +220,11 @@ function parseRetryAfter(header: string | undefined): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-/** A message that names the peer and the cause, from Node's error codes rather than message text. */
-function describeNetworkError(error: unknown, endpoint: URL): string {
-  const peer = endpoint.host;
-  const err = error as NodeJS.ErrnoException;
-  if (
+/** A reason that names the peer and the cause. */
+function describeFailure(error: unknown, endpoint: URL): string {
+  const ownError =
     error instanceof RegistryTimeoutError ||
     error instanceof ResponseTooLargeError ||
-    error instanceof IncompleteResponseError
-  ) {
-    return `${peer}: ${err.message}`;
-  }
-  switch (err.code) {
-    case "ECONNREFUSED":
-      return `${peer}: connection refused`;
-    case "ECONNRESET":
-      return `${peer}: connection reset`;
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return `${peer}: host name does not resolve (${err.code})`;
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return `${peer}: network unreachable (${err.code})`;
-    case "DEPTH_ZERO_SELF_SIGNED_CERT":
-    case "SELF_SIGNED_CERT_IN_CHAIN":
-    case "UNABLE_TO_VERIFY_LEAF_SIGNATURE":
-    case "UNABLE_TO_GET_ISSUER_CERT_LOCALLY":
-      return `${peer}: TLS certificate not trusted (${err.code}); set CW_AGENT_CA_FILE to Connectware's CA`;
-    case "CERT_HAS_EXPIRED":
-    case "CERT_NOT_YET_VALID":
-      return `${peer}: TLS certificate ${err.code === "CERT_HAS_EXPIRED" ? "expired" : "not yet valid"}; check the system clock`;
-    case "ERR_TLS_CERT_ALTNAME_INVALID":
-      return `${peer}: TLS certificate does not match the host name`;
-  }
-  return `${peer}: ${err.code ? `${err.code} ` : ""}${err.message ?? String(error)}`.slice(0, 300);
+    error instanceof IncompleteResponseError;
+  return `${endpoint.host}: ${ownError ? error.message : describeNetworkError(error)}`;
 }
