@@ -1,6 +1,7 @@
 import { type AgentConfig, loadConfig } from "../config/config.js";
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
 import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
+import { EXIT_CANTCREAT, EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL } from "../exit-codes.js";
 import {
   createIndicators,
   type IndicatorConfig,
@@ -14,12 +15,6 @@ import { StateDirLockedError } from "../storage/state-dir-lock.js";
 import { createSystemdNotifier } from "../systemd/notify.js";
 import { sleep } from "../util/sleep.js";
 import { Agent } from "./agent.js";
-
-/** sysexits.h codes, so systemd units and scripts can tell failures apart. */
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_CANTCREAT = 73;
-export const EXIT_TEMPFAIL = 75;
 
 /** A clean stop must finish within this; past it the process exits anyway. */
 const STOP_DEADLINE_MS = 5_000;

@@ -1,7 +1,7 @@
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
+import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
 import { type IndicatorConfig, loadIndicatorConfig } from "../indicators/index.js";
 import { configOrExit, contactAgent } from "./context.js";
-import { EXIT_FAILURE, EXIT_OK } from "./exit-codes.js";
 import type { Output } from "./output.js";
 
 /** Asks the running agent to fast-blink its status LED; `seconds` defaults to CW_AGENT_LED_IDENTIFY_S. */

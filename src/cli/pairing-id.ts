@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
+import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
 import { configOrExit } from "./context.js";
-import { EXIT_FAILURE, EXIT_OK } from "./exit-codes.js";
 import type { Output } from "./output.js";
 import { readDatabase } from "./status.js";
 

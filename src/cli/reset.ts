@@ -2,10 +2,10 @@ import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import type { AgentConfig } from "../config/config.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../exit-codes.js";
 import { CredentialStore, DATABASE_FILE } from "../storage/credential-store.js";
 import { StateDirLock, StateDirLockedError } from "../storage/state-dir-lock.js";
 import { configOrExit, contactAgent } from "./context.js";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exit-codes.js";
 import type { Output } from "./output.js";
 
 /** A granted user stays in Connectware with the old password; registering the name again conflicts (409). */

@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import type { AgentConfig } from "../config/config.js";
 import type { LiveStatus } from "../control/index.js";
+import { EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK } from "../exit-codes.js";
 import { describeStatus } from "../lifecycle/lifecycle.js";
 import { CredentialStore, type RecordedStatus, type StoredCredentials } from "../storage/credential-store.js";
 import { configOrExit, contactAgent, isLiveStatus } from "./context.js";
-import { EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK } from "./exit-codes.js";
 import { formatDuration, formatFields, formatMoment, type Output } from "./output.js";
 
 /** `status --json`: the same keys whether the agent answered or the database did. */

@@ -1,4 +1,4 @@
-import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
+import { EXIT_FAILURE, EXIT_OK } from "../../exit-codes.js";
 import type { Output } from "../output.js";
 import type { CheckOutcome, CheckResult } from "./result.js";
 import { type CheckDeps, runChecks } from "./run-checks.js";

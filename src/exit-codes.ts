@@ -1,0 +1,12 @@
+/** sysexits.h and LSB exit codes of `cw-agent run` and the CLI commands (EX_CONFIG is in config-error.ts). */
+export const EXIT_OK = 0;
+/** A check failed, the agent refused, or an operation could not be done. */
+export const EXIT_FAILURE = 1;
+/** LSB "program is not running", as `systemctl status` uses it for an inactive unit. */
+export const EXIT_NOT_RUNNING = 3;
+/** EX_USAGE: bad command line. */
+export const EXIT_USAGE = 64;
+/** EX_CANTCREAT: the state directory cannot be created or written. */
+export const EXIT_CANTCREAT = 73;
+/** EX_TEMPFAIL: the state directory is in use by another agent; systemd tries again later. */
+export const EXIT_TEMPFAIL = 75;
