@@ -12,6 +12,7 @@ import {
   startAgent,
   stopAllAgents,
 } from "./agent-process.js";
+import { until } from "./fixtures.js";
 import { findMosquitto, Mosquitto } from "./mosquitto.js";
 
 const mosquitto = findMosquitto();
@@ -47,14 +48,6 @@ async function watchTopic(
   client.on("message", (_topic, payload) => payloads.push(payload.toString()));
   await client.subscribeAsync(topic, { qos: 1 });
   return { payloads, client };
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 // CI installs Mosquitto (.ci/run); elsewhere the test is skipped when the broker is not installed.
