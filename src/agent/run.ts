@@ -1,7 +1,13 @@
 import { type AgentConfig, loadConfig } from "../config/config.js";
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
 import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
-import { EXIT_CANTCREAT, EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL } from "../exit-codes.js";
+import {
+  EXIT_CANTCREAT,
+  EXIT_DATABASE_TOO_NEW,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_TEMPFAIL,
+} from "../exit-codes.js";
 import {
   createIndicators,
   type IndicatorConfig,
@@ -24,6 +30,8 @@ const STOP_DEADLINE_MS = 5_000;
  * expected failure (bad configuration, state directory in use or unusable).
  */
 export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // Everything the agent creates holds or guards a secret: owner-only, whatever umask it was given.
+  process.umask(0o077);
   let config: AgentConfig;
   let indicatorConfig: IndicatorConfig;
   try {
@@ -142,7 +150,7 @@ function exitCodeForOpenFailure(error: unknown, logger: Logger): number {
   }
   if (error instanceof DatabaseFromNewerVersionError) {
     logger.fatal({ path: error.path }, error.message);
-    return EXIT_FAILURE;
+    return EXIT_DATABASE_TOO_NEW;
   }
   logger.fatal({ err: error }, `Cannot open the agent's storage: ${(error as Error).message}`);
   return EXIT_FAILURE;

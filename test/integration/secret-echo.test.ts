@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
+import { openDatabase, prepare } from "../../src/storage/sqlite.js";
 import { longestSharedRun } from "../../src/util/scrub.js";
 import { HAVE_PYTHON, HAVE_SYSTEMD_NOTIFY, NotifyListener } from "../systemd/notify-listener.js";
 import {
@@ -77,7 +77,7 @@ describe("no part of the password leaves the agent through an echoing registry",
       stateDir,
     );
     const storedRows: string[] = [];
-    const database = () => new Database(`${stateDir}/cw-agent.db`, { readonly: true, fileMustExist: true });
+    const database = () => openDatabase(`${stateDir}/cw-agent.db`, { readonly: true, fileMustExist: true });
     try {
       await until(() => stored.rounds > 0, "every offset echoed", 80_000);
     } finally {
@@ -87,7 +87,7 @@ describe("no part of the password leaves the agent through an echoing registry",
     const db = database();
     try {
       for (const table of ["agent_status", "credentials"]) {
-        for (const row of db.prepare(`SELECT * FROM ${table}`).all()) storedRows.push(JSON.stringify(row));
+        for (const row of prepare(db, `SELECT * FROM ${table}`).all()) storedRows.push(JSON.stringify(row));
       }
     } finally {
       db.close();
