@@ -42,9 +42,19 @@ export class RegistryClient {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   }
 
+  /**
+   * The base URL with the register path appended. Set as a path on a copy of the base, never
+   * resolved as a relative reference: a base path like `//evil.example` would otherwise turn into
+   * another host, and the credentials would go there while logs and status name the configured one.
+   */
   get endpoint(): URL {
     const base = this.options.baseUrl;
-    return new URL(base.pathname.replace(/\/+$/, "") + REGISTER_PATH, base);
+    const url = new URL(base.href);
+    url.pathname = base.pathname.replace(/\/+$/, "") + REGISTER_PATH;
+    url.search = "";
+    url.hash = "";
+    if (url.origin !== base.origin) throw new Error(`registry URL ${base.href} changes its host`);
+    return url;
   }
 
   /** Sends one registration request. Never throws: every failure is an outcome. */

@@ -51,6 +51,14 @@ describe("the agent process", () => {
       { CYBUS_AGENT_NAME: "gw-cfg", CYBUS_MQTT_HOST: "127.0.0.1", CYBUS_MQTT_PORT: "eighty" },
       "CYBUS_MQTT_PORT",
     ],
+    [
+      {
+        CYBUS_AGENT_NAME: "gw-cfg",
+        CYBUS_MQTT_HOST: "127.0.0.1",
+        CW_AGENT_REGISTRY_URL: "https://connectware.local//evil.example",
+      },
+      "CW_AGENT_REGISTRY_URL",
+    ],
   ])("exits 78 with one message naming the variable for %j", async (env, variable) => {
     const agent = bed.start(env as Record<string, string>);
     expect(await agent.exited).toBe(78);

@@ -64,6 +64,17 @@ describe("RegistryClient", () => {
     expect(await client(url).register(request)).toMatchObject({ kind: "transient", retryAfterMs: 7000 });
   });
 
+  it("never lets the base path change the host the credentials go to", () => {
+    for (const path of ["//evil.example", "//evil.example/", "/a//evil.example", "/\\evil.example"]) {
+      const base = new URL(`https://connectware.local${path}`);
+      expect(client(base).endpoint.host, path).toBe(base.host);
+      expect(client(base).endpoint.pathname.endsWith("/api/client-registry/register")).toBe(true);
+    }
+    expect(client(new URL("https://connectware.local:8443/cw/")).endpoint.href).toBe(
+      "https://connectware.local:8443/cw/api/client-registry/register",
+    );
+  });
+
   const CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUW4x\n-----END CERTIFICATE-----\n";
   it.each([
     ["an empty body", undefined, ""],
