@@ -1,4 +1,4 @@
-import { type AgentConfig, loadConfig } from "../config/config.js";
+import { type AgentConfig, hostForUrl, loadConfig } from "../config/config.js";
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
 import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
 import {
@@ -48,6 +48,17 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
 
   const logger = createLogger({ level: config.logLevel });
   logger.info("Starting in distributed (edge) mode");
+  const cleartext = [
+    ...(config.registry.baseUrl.protocol === "http:" ? [`registry ${config.registry.baseUrl.origin}`] : []),
+    ...(config.mqtt.scheme === "mqtt"
+      ? [`broker mqtt://${hostForUrl(config.mqtt.host)}:${config.mqtt.port}`]
+      : []),
+  ];
+  if (cleartext.length > 0) {
+    logger.warn(
+      `The password is sent in cleartext to the ${cleartext.join(" and the ")}: anyone on the network path can read it. Use https:// (CW_AGENT_REGISTRY_URL) and CYBUS_MQTT_SCHEME=mqtts with CW_AGENT_CA_FILE`,
+    );
+  }
   if (config.tls.trustAllCerts) {
     logger.warn(
       "CYBUS_TRUST_ALL_CERTS=true: TLS certificates of the registry and the broker are NOT verified. Use this for development only; set CW_AGENT_CA_FILE instead",
