@@ -136,7 +136,8 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     if (stopping !== undefined) await control?.close();
   }
   // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant network.
-  void notifier.ready();
+  // Not when a signal came during start-up: the unit is stopping, not ready.
+  if (stopping === undefined) void notifier.ready();
 
   if (stopping === undefined) agent.start();
   await agent.finished;
