@@ -1,4 +1,4 @@
-/** sysexits.h and LSB exit codes of `cw-agent run` and the CLI commands (EX_CONFIG is in config-error.ts). */
+/** sysexits.h and LSB exit codes of `cw-agent run` and the CLI commands. */
 export const EXIT_OK = 0;
 /** A check failed, the agent refused, or an operation could not be done. */
 export const EXIT_FAILURE = 1;
@@ -13,5 +13,7 @@ export const EXIT_USAGE = 64;
 export const EXIT_DATABASE_TOO_NEW = 65;
 /** EX_CANTCREAT: the state directory cannot be created or written, or belongs to another user. */
 export const EXIT_CANTCREAT = 73;
+/** EX_CONFIG: a setting is missing or invalid; systemd's RestartPreventExitStatus= keys on it. */
+export const EXIT_CONFIG = 78;
 /** EX_TEMPFAIL: the state directory is in use by another agent; systemd tries again later. */
 export const EXIT_TEMPFAIL = 75;

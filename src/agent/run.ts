@@ -1,20 +1,17 @@
-import { type AgentConfig, hostForUrl, loadConfig } from "../config/config.js";
-import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
+import { type AgentConfig, ConfigErrors, hostForUrl } from "../config/config.js";
+import { ConfigError } from "../config/config-error.js";
 import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
 import {
   EXIT_CANTCREAT,
+  EXIT_CONFIG,
   EXIT_DATABASE_TOO_NEW,
   EXIT_FAILURE,
   EXIT_OK,
   EXIT_TEMPFAIL,
 } from "../exit-codes.js";
-import {
-  createIndicators,
-  type IndicatorConfig,
-  type Indicators,
-  loadIndicatorConfig,
-} from "../indicators/index.js";
+import { createIndicators, type IndicatorConfig, type Indicators } from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
+import { loadSettings } from "../settings.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
 import { StateDirError } from "../storage/state-dir.js";
 import { StateDirLockedError } from "../storage/state-dir-lock.js";
@@ -35,14 +32,14 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
   let config: AgentConfig;
   let indicatorConfig: IndicatorConfig;
   try {
-    config = loadConfig(env);
-    indicatorConfig = loadIndicatorConfig(env);
+    ({ agent: config, indicators: indicatorConfig } = loadSettings(env));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    createLogger({ level: "info" }).fatal(
-      { variable: error.variable },
-      `Invalid configuration: ${error.message}`,
-    );
+    // One line per invalid setting: each names its variable, so journalctl shows them all.
+    const logger = createLogger({ level: "info" });
+    for (const invalid of error instanceof ConfigErrors ? error.errors : [error]) {
+      logger.fatal({ variable: invalid.variable }, `Invalid configuration: ${invalid.message}`);
+    }
     return EXIT_CONFIG;
   }
 

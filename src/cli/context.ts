@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { type AgentConfig, loadConfig } from "../config/config.js";
-import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
+import { type AgentConfig, ConfigErrors, loadConfig } from "../config/config.js";
+import { ConfigError } from "../config/config-error.js";
 import {
   AgentNotRunningError,
   CONTROL_SOCKET_FILE,
@@ -11,6 +11,8 @@ import {
   type LiveStatus,
   sendControlRequest,
 } from "../control/index.js";
+import { EXIT_CONFIG } from "../exit-codes.js";
+import { loadSettings, type Settings } from "../settings.js";
 import type { Output } from "./output.js";
 
 /** Where systemd's StateDirectory= and RuntimeDirectory= live for system services. */
@@ -69,13 +71,30 @@ export function tryLoadConfig(env: NodeJS.ProcessEnv): ConfigOutcome {
 
 /** Loads the configuration or explains on stderr why it cannot; returns the exit code then. */
 export function configOrExit(env: NodeJS.ProcessEnv, output: Output): AgentConfig | number {
-  const outcome = tryLoadConfig(env);
-  if (outcome.ok) return outcome.config;
-  output.err(`cw-agent: invalid configuration: ${outcome.error.message}`);
+  const settings = settingsOrExit(env, output);
+  return typeof settings === "number" ? settings : settings.agent;
+}
+
+/** Every setting (agent and indicators), or the exit code after naming each invalid one on stderr. */
+export function settingsOrExit(env: NodeJS.ProcessEnv, output: Output): Settings | number {
+  let settings: Settings;
+  try {
+    settings = loadSettings(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const invalid of error instanceof ConfigErrors ? error.errors : [error]) {
+      output.err(`cw-agent: invalid configuration: ${invalid.message}`);
+    }
+    explainConfigSource(output);
+    return EXIT_CONFIG;
+  }
+  return settings;
+}
+
+function explainConfigSource(output: Output): void {
   output.err(
     "cw-agent: the commands read the same settings as the service; pass --env-file /etc/cw-agent/cw-agent.env (or the instance's file)",
   );
-  return EXIT_CONFIG;
 }
 
 /**

@@ -1,7 +1,5 @@
-import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
 import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
-import { type IndicatorConfig, loadIndicatorConfig } from "../indicators/index.js";
-import { configOrExit, contactAgent } from "./context.js";
+import { contactAgent, settingsOrExit } from "./context.js";
 import type { Output } from "./output.js";
 
 /** Asks the running agent to fast-blink its status LED; `seconds` defaults to CW_AGENT_LED_IDENTIFY_S. */
@@ -10,16 +8,9 @@ export async function identifyCommand(
   seconds: number | undefined,
   output: Output,
 ): Promise<number> {
-  const config = configOrExit(env, output);
-  if (typeof config === "number") return config;
-  let indicators: IndicatorConfig;
-  try {
-    indicators = loadIndicatorConfig(env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    output.err(`cw-agent: invalid configuration: ${error.message}`);
-    return EXIT_CONFIG;
-  }
+  const settings = settingsOrExit(env, output);
+  if (typeof settings === "number") return settings;
+  const { agent: config, indicators } = settings;
   const duration = seconds ?? indicators.identifySeconds;
   try {
     const contact = await contactAgent(env, config, { command: "identify", seconds: duration });

@@ -1,6 +1,3 @@
-/** EX_CONFIG from sysexits.h: systemd's RestartPreventExitStatus= keys on it. */
-export const EXIT_CONFIG = 78;
-
 /** A setting that is missing or invalid. The message names the variable, the value and what is allowed. */
 export class ConfigError extends Error {
   constructor(

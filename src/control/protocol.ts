@@ -13,8 +13,8 @@ export const MAX_REQUEST_BYTES = 4096;
 /** An answer line longer than this is treated as a broken agent by the client. */
 export const MAX_ANSWER_BYTES = 64 * 1024;
 
-/** Upper bound of `identify`, matching CW_AGENT_LED_IDENTIFY_S. */
-export const MAX_IDENTIFY_SECONDS = 3600;
+/** Upper bound of `identify`: the indicators' own limit, also that of CW_AGENT_LED_IDENTIFY_S. */
+export { MAX_IDENTIFY_SECONDS } from "../indicators/config.js";
 
 export type ControlRequest =
   | { readonly command: "status" }

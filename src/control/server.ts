@@ -1,9 +1,10 @@
 import { chmodSync, lstatSync, rmSync } from "node:fs";
 import net from "node:net";
+import { MAX_IDENTIFY_SECONDS } from "../indicators/config.js";
 import { type AgentStatus, describeStatus, type StatusObserver } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import { AGENT_VERSION } from "../version.js";
-import { type ControlAnswer, type LiveStatus, MAX_IDENTIFY_SECONDS, MAX_REQUEST_BYTES } from "./protocol.js";
+import { type ControlAnswer, type LiveStatus, MAX_REQUEST_BYTES } from "./protocol.js";
 
 export interface ControlTarget {
   /** The live lifecycle status. */

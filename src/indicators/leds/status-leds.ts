@@ -1,6 +1,6 @@
 import type { AgentState } from "../../lifecycle/lifecycle.js";
 import type { Logger } from "../../logging/logger.js";
-import type { IndicatorConfig, LedTarget } from "../config.js";
+import { type IndicatorConfig, type LedTarget, MAX_IDENTIFY_SECONDS } from "../config.js";
 import { errorCode, errorMessage, gpioHint } from "../errors.js";
 import type { TimerHandle, Timers } from "../timers.js";
 import { resolveGpio } from "./gpio-base.js";
@@ -63,7 +63,7 @@ export class StatusLeds {
       this.identifyTimer = this.options.timers.setTimeout(() => {
         this.identifyTimer = undefined;
         this.apply();
-      }, Math.min(seconds, 3600) * 1000);
+      }, Math.min(seconds, MAX_IDENTIFY_SECONDS) * 1000);
     }
     this.apply();
   }
