@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { type AgentConfig, hostForUrl } from "../config/config.js";
 import { describeStatus, Lifecycle, type StatusObserver } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
-import { MqttSession } from "../mqtt/session.js";
+import type { MqttClientFactory } from "../mqtt/client.js";
+import { type MessageHandler, MqttSession } from "../mqtt/session.js";
 import { Registration } from "../registration/registration.js";
 import { CredentialStore } from "../storage/credential-store.js";
 import { prepareStateDir } from "../storage/state-dir.js";
@@ -12,7 +13,15 @@ export interface AgentDeps {
   config: AgentConfig;
   logger: Logger;
   random?: () => number;
+  /** Wall clock, for times shown to people. */
   now?: () => number;
+  /** Monotonic clock and sleep of the registration and session loops: tests run them on fake time. */
+  monotonicNow?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** How the session builds its MQTT clients. */
+  connect?: MqttClientFactory;
+  /** The agent's own command topics (see MessageHandler). */
+  messages?: MessageHandler;
 }
 
 /** 24 bytes from the CSPRNG: 192 bits, 32 URL-safe characters. */

@@ -1,12 +1,7 @@
-/**
- * CONNACK codes that mean "these credentials are not accepted": MQTT 3.1.1 return codes 4 (bad user
- * name or password) and 5 (not authorized), MQTT 5 reason codes 0x86 and 0x87 (same meanings).
- */
-const AUTH_REJECTION_CODES = new Set([4, 5, 0x86, 0x87]);
+import { loginRejection } from "./client.js";
 
 export function isAuthRejection(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === "number" && AUTH_REJECTION_CODES.has(code);
+  return loginRejection(error) !== undefined;
 }
 
 /**

@@ -1,6 +1,5 @@
-import { isIP } from "node:net";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { type AgentConfig, hostForUrl } from "../config/config.js";
+import type { MqttClient } from "mqtt";
+import type { AgentConfig } from "../config/config.js";
 import type { Lifecycle } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { StoredCredentials } from "../storage/credential-store.js";
@@ -8,6 +7,7 @@ import { ExponentialBackoff } from "../util/backoff.js";
 import { describeNetworkError } from "../util/network-error.js";
 import { sleep } from "../util/sleep.js";
 import { AuthRejectionTracker, isAuthRejection } from "./auth-rejection.js";
+import { brokerUrl, clientOptions, connectMqtt, type MqttClientFactory } from "./client.js";
 
 /** [ours] Retained payloads on `<prefix>/status` (protocol contract §8). */
 export const STATUS_ONLINE = "online";
@@ -36,6 +36,19 @@ export interface MqttSessionDeps {
   /** Monotonic clock for every duration the session decides on; unaffected by NTP steps. */
   monotonicNow?: () => number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Builds the mqtt.js client of each connection attempt. */
+  connect?: MqttClientFactory;
+  /** Messages on the agent's own topics, e.g. commands; subscribed to after every login. */
+  messages?: MessageHandler;
+}
+
+/**
+ * Where the agent's own command topics plug in: the session subscribes to `subscriptions` after
+ * each login and hands every message over, with a way to answer on the same connection.
+ */
+export interface MessageHandler {
+  readonly subscriptions: readonly string[];
+  onMessage(topic: string, payload: Buffer, publish: (topic: string, payload: string) => void): void;
 }
 
 /**
@@ -48,8 +61,10 @@ export class MqttSession {
   private readonly now: () => number;
   private readonly monotonicNow: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly connect: MqttClientFactory;
 
   constructor(private readonly deps: MqttSessionDeps) {
+    this.connect = deps.connect ?? connectMqtt;
     this.random = deps.random ?? Math.random;
     this.now = deps.now ?? Date.now;
     this.monotonicNow = deps.monotonicNow ?? (() => performance.now());
@@ -57,8 +72,7 @@ export class MqttSession {
   }
 
   get brokerUrl(): string {
-    const { scheme, host, port } = this.deps.config.mqtt;
-    return `${scheme}://${hostForUrl(host)}:${port}`;
+    return brokerUrl(this.deps.config);
   }
 
   async run(credentials: StoredCredentials, signal: AbortSignal): Promise<SessionEnd> {
@@ -125,26 +139,15 @@ export class MqttSession {
   ): Promise<AttemptResult> {
     const { config, lifecycle, logger } = this.deps;
     const topic = statusTopic(config.topicPrefix);
-    const options: IClientOptions = {
-      clientId: config.agentName,
-      username: credentials.username,
-      password: credentials.password,
-      protocolVersion: 4,
-      clean: true,
-      keepalive: config.mqtt.keepaliveSeconds,
-      connectTimeout: config.mqtt.connectTimeoutMs,
-      // Reconnection is ours (backoff with jitter, rejection tracking); mqtt.js would retry at a fixed period.
-      reconnectPeriod: 0,
-      will: { topic, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true },
-    };
-    if (config.mqtt.scheme === "mqtts") {
-      options.ca = config.tls.ca;
-      options.rejectUnauthorized = !config.tls.trustAllCerts;
-      if (isIP(config.mqtt.host) === 0) options.servername = config.mqtt.host;
-    }
+    const options = clientOptions(
+      config,
+      { clientId: config.agentName, username: credentials.username, password: credentials.password },
+      { will: { topic, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true } },
+    );
+    const messages = this.deps.messages;
 
     return new Promise<AttemptResult>((resolve) => {
-      const client: MqttClient = mqtt.connect(this.brokerUrl, options);
+      const client: MqttClient = this.connect(this.brokerUrl, options);
       let connectedAt: number | undefined;
       let lastError: unknown;
       let settled = false;
@@ -171,7 +174,24 @@ export class MqttSession {
         client.publish(topic, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
           if (error) logger.warn({ err: error, topic }, "Could not publish the online status");
         });
+        if (messages !== undefined && messages.subscriptions.length > 0) {
+          client.subscribe([...messages.subscriptions], { qos: 1 }, (error) => {
+            if (error) logger.warn({ err: error }, "Could not subscribe to the agent's command topics");
+          });
+        }
       });
+      if (messages !== undefined) {
+        const publish = (replyTopic: string, payload: string) => {
+          client.publish(replyTopic, payload, { qos: 1 });
+        };
+        client.on("message", (messageTopic, payload) => {
+          try {
+            messages.onMessage(messageTopic, payload, publish);
+          } catch (error) {
+            logger.error({ err: error, topic: messageTopic }, "A message handler failed");
+          }
+        });
+      }
       client.on("error", (error) => {
         lastError = error;
       });

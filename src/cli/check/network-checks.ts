@@ -1,8 +1,14 @@
 import { lookup } from "node:dns/promises";
 import net, { isIP } from "node:net";
 import tls from "node:tls";
-import mqtt from "mqtt";
-import { type AgentConfig, hostForUrl } from "../../config/config.js";
+import type { AgentConfig } from "../../config/config.js";
+import {
+  brokerUrl,
+  clientOptions,
+  connectMqtt,
+  loginRejection,
+  type MqttClientFactory,
+} from "../../mqtt/client.js";
 import type { StoredCredentials } from "../../storage/credential-store.js";
 import { formatTime } from "../output.js";
 import { type CheckResult, failed, ok, warning, withTimeout } from "./result.js";
@@ -224,10 +230,6 @@ export function checkTls(
   );
 }
 
-/** CONNACK return codes (MQTT 3.1.1) and reason codes (MQTT 5) that reject a login. */
-const BAD_CREDENTIALS = new Set([4, 0x86]);
-const NOT_AUTHORIZED = new Set([5, 0x87]);
-
 /**
  * Logs in with the stored credentials under another client id, so the broker does not take the
  * running agent's session over (MQTT 3.1.1 §3.1.4: a second CONNECT with the same id disconnects
@@ -237,29 +239,21 @@ export function checkMqttLogin(
   config: AgentConfig,
   credentials: StoredCredentials,
   timeoutMs: number,
+  connect: MqttClientFactory = connectMqtt,
 ): Promise<CheckResult> {
   const name = "mqtt-login";
-  const { scheme, host, port } = config.mqtt;
-  const url = `${scheme}://${hostForUrl(host)}:${port}`;
+  const url = brokerUrl(config);
   const clientId = `${config.agentName}-check`;
   const connectTimeout = Math.min(config.mqtt.connectTimeoutMs, timeoutMs);
   return new Promise((resolve) => {
-    const client = mqtt.connect(url, {
-      clientId,
-      username: credentials.username,
-      password: credentials.password,
-      protocolVersion: 4,
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout,
-      ...(scheme === "mqtts"
-        ? {
-            ca: config.tls.ca,
-            rejectUnauthorized: !config.tls.trustAllCerts,
-            ...(isIP(host) === 0 ? { servername: host } : {}),
-          }
-        : {}),
-    });
+    const client = connect(
+      url,
+      clientOptions(
+        config,
+        { clientId, username: credentials.username, password: credentials.password },
+        { connectTimeout },
+      ),
+    );
     let settled = false;
     let lastError: unknown;
     const finish = (result: CheckResult) => {
@@ -283,7 +277,8 @@ export function checkMqttLogin(
     client.on("error", (error) => {
       lastError = error;
       const code = (error as { code?: unknown }).code;
-      if (typeof code === "number" && BAD_CREDENTIALS.has(code)) {
+      const rejection = loginRejection(error);
+      if (rejection === "bad-credentials") {
         finish(
           failed(
             name,
@@ -291,7 +286,7 @@ export function checkMqttLogin(
             "the user was deleted or its password changed in Connectware: run `cw-agent reset` and authorize the new pairing ID",
           ),
         );
-      } else if (typeof code === "number" && NOT_AUTHORIZED.has(code)) {
+      } else if (rejection === "not-authorized") {
         finish(
           failed(
             name,

@@ -1,0 +1,59 @@
+import { isIP } from "node:net";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { type AgentConfig, hostForUrl } from "../config/config.js";
+
+/** Builds an mqtt.js client; the session and `cw-agent check` take one so tests can hand in their own. */
+export type MqttClientFactory = (url: string, options: IClientOptions) => MqttClient;
+export const connectMqtt: MqttClientFactory = (url, options) => mqtt.connect(url, options);
+
+export function brokerUrl(config: AgentConfig): string {
+  const { scheme, host, port } = config.mqtt;
+  return `${scheme}://${hostForUrl(host)}:${port}`;
+}
+
+/**
+ * The mqtt.js options of every connection to the broker, in one place: the session's and the one
+ * `cw-agent check` makes, so what check proves is what the agent does.
+ */
+export function clientOptions(
+  config: AgentConfig,
+  login: { clientId: string; username: string; password: string },
+  extra: Pick<IClientOptions, "will" | "connectTimeout"> = {},
+): IClientOptions {
+  const options: IClientOptions = {
+    ...login,
+    protocolVersion: 4,
+    clean: true,
+    keepalive: config.mqtt.keepaliveSeconds,
+    connectTimeout: config.mqtt.connectTimeoutMs,
+    // Reconnection is the session's (backoff with jitter, rejection tracking); mqtt.js would retry
+    // at a fixed period.
+    reconnectPeriod: 0,
+    ...extra,
+  };
+  if (config.mqtt.scheme === "mqtts") {
+    options.ca = config.tls.ca;
+    options.rejectUnauthorized = !config.tls.trustAllCerts;
+    if (isIP(config.mqtt.host) === 0) options.servername = config.mqtt.host;
+  }
+  return options;
+}
+
+export type LoginRejection = "bad-credentials" | "not-authorized";
+
+/**
+ * CONNACK codes that mean "these credentials are not accepted": MQTT 3.1.1 return codes 4 (bad user
+ * name or password) and 5 (not authorized), MQTT 5 reason codes 0x86 and 0x87 (same meanings).
+ */
+const LOGIN_REJECTIONS: ReadonlyMap<number, LoginRejection> = new Map([
+  [4, "bad-credentials"],
+  [0x86, "bad-credentials"],
+  [5, "not-authorized"],
+  [0x87, "not-authorized"],
+]);
+
+/** What a connection error says about the credentials, from its CONNACK code; undefined for anything else. */
+export function loginRejection(error: unknown): LoginRejection | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "number" ? LOGIN_REJECTIONS.get(code) : undefined;
+}
