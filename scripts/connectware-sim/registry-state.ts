@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { pairingIdOf } from "../../src/registration/pairing-id.js";
+import { expectedPairingId } from "./pairing-id.js";
 import { type MqttPermission, validatePermissions } from "./protocol.js";
 
 export type RequestStatus = "pending" | "granted" | "denied";
@@ -181,7 +181,7 @@ export class RegistryState {
     const request: StoredRequest = {
       username,
       password,
-      pairingId: pairingIdOf(username, password),
+      pairingId: expectedPairingId(username, password),
       status: "pending",
       via,
       requestCount: 1,

@@ -1,9 +1,9 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Server } from "node:net";
-import { pairingIdOf } from "../../src/registration/pairing-id.js";
 import { parseJson, readBody, SocketTracker, sendJson } from "./http-util.js";
 import { closeServer, listen } from "./listen.js";
+import { expectedPairingId } from "./pairing-id.js";
 import type { KeyPair } from "./paths.js";
 import {
   conflictBody,
@@ -84,7 +84,7 @@ function identityOf(body: Buffer | undefined): CallerIdentity {
     username: typeof username === "string" ? username : "",
     pairingId:
       typeof username === "string" && typeof password === "string"
-        ? pairingIdOf(username, password)
+        ? expectedPairingId(username, password)
         : undefined,
   };
 }

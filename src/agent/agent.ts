@@ -96,7 +96,7 @@ export class Agent {
     const store = this.store;
     this.lifecycle.observe((status, previous) => {
       if (previous?.state === status.state) return;
-      store.recordStatus(status);
+      store.status.record(status);
     });
     this.lifecycle.observe((status, previous) => {
       if (previous === undefined || previous.state === status.state) return;

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
 import { configOrExit } from "./context.js";
+import { readDatabase } from "./database.js";
 import type { Output } from "./output.js";
-import { readDatabase } from "./status.js";
 
 /**
  * Prints the pairing ID of the stored pending credentials, alone on stdout so scripts can use

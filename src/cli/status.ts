@@ -3,8 +3,9 @@ import type { AgentConfig } from "../config/config.js";
 import type { LiveStatus } from "../control/index.js";
 import { EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK } from "../exit-codes.js";
 import { describeStatus } from "../lifecycle/lifecycle.js";
-import { CredentialStore, type RecordedStatus, type StoredCredentials } from "../storage/credential-store.js";
+import type { RecordedStatus, StoredCredentials } from "../storage/credential-store.js";
 import { configOrExit, contactAgent, isLiveStatus } from "./context.js";
+import { readDatabase } from "./database.js";
 import { formatDuration, formatFields, formatMoment, type Output } from "./output.js";
 
 /** `status --json`: the same keys whether the agent answered or the database did. */
@@ -147,23 +148,6 @@ function fromDatabase(config: AgentConfig, socket: string): StatusReport {
     recordedAt: recorded?.updatedAt ?? null,
     warnings,
   };
-}
-
-export function readDatabase(stateDir: string): {
-  recorded: RecordedStatus | undefined;
-  credentials: StoredCredentials | undefined;
-} {
-  let store: CredentialStore | undefined;
-  try {
-    store = CredentialStore.openReadOnly(stateDir);
-    return { recorded: store?.lastStatus(), credentials: store?.load() };
-  } catch (error) {
-    throw new Error(
-      `cannot read the agent's database in ${stateDir}: ${(error as Error).message}; run this command as the agent's user (e.g. sudo -u cw-agent) or root`,
-    );
-  } finally {
-    store?.close();
-  }
 }
 
 /** Signal 0 only asks whether the pid exists; EPERM means it does, under another user. */

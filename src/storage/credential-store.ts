@@ -9,10 +9,10 @@ import {
   statSync,
 } from "node:fs";
 import { join } from "node:path";
-import type { AgentState } from "../lifecycle/lifecycle.js";
-import { pairingIdOf } from "../registration/pairing-id.js";
+import { pairingIdOf } from "./pairing-id.js";
 import { openDatabase, prepare, type SqliteDatabase, type SqliteStatement } from "./sqlite.js";
 import { makeOwnerOnly } from "./state-dir.js";
+import { StatusRecord } from "./status-record.js";
 
 export const DATABASE_FILE = "cw-agent.db";
 const SCHEMA_VERSION = 1;
@@ -28,15 +28,7 @@ export interface StoredCredentials {
   readonly grantedAt: number | undefined;
 }
 
-/** The last lifecycle status the agent recorded, so the CLI can report on a stopped agent. */
-export interface RecordedStatus {
-  readonly state: AgentState;
-  readonly since: number;
-  readonly pairingId: string | undefined;
-  readonly lastError: string | undefined;
-  readonly pid: number;
-  readonly updatedAt: number;
-}
+export type { RecordedStatus } from "./status-record.js";
 
 export class DatabaseFromNewerVersionError extends Error {
   constructor(
@@ -58,7 +50,7 @@ export interface OpenOptions {
 }
 
 /**
- * Credentials and the last known status, in one SQLite file on persistent flash.
+ * Credentials (and, through `status`, the last known status), in one SQLite file on persistent flash.
  * WAL with synchronous=FULL: a committed write survives power loss, and every write that matters is
  * one transaction, so a crash leaves either the old or the new credentials, never a mix.
  */
@@ -68,16 +60,18 @@ export class CredentialStore {
     saveNew: SqliteStatement;
     markGranted: SqliteStatement;
     discard: SqliteStatement;
-    recordStatus: SqliteStatement;
-    lastStatus: SqliteStatement;
     integrityCheck: SqliteStatement;
   };
+
+  /** The last lifecycle status, kept in the same file so one fsync'd write holds both. */
+  readonly status: StatusRecord;
 
   private constructor(
     private readonly database: SqliteDatabase,
     readonly path: string,
     private readonly now: () => number,
   ) {
+    this.status = new StatusRecord(database, now);
     // Prepared once for the life of the store (see sqlite.ts for why nothing may become garbage).
     this.statements = {
       load: prepare(
@@ -93,14 +87,6 @@ export class CredentialStore {
         "UPDATE credentials SET status = 'granted', granted_at = ? WHERE id = 1",
       ),
       discard: prepare(database, "DELETE FROM credentials WHERE id = 1"),
-      recordStatus: prepare(
-        database,
-        "INSERT OR REPLACE INTO agent_status (id, state, since, pairing_id, last_error, pid, updated_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
-      ),
-      lastStatus: prepare(
-        database,
-        "SELECT state, since, pairing_id, last_error, pid, updated_at FROM agent_status WHERE id = 1",
-      ),
       integrityCheck: prepare(database, "PRAGMA integrity_check").pluck(),
     };
   }
@@ -189,39 +175,6 @@ export class CredentialStore {
 
   discard(): void {
     this.statements.discard.run();
-  }
-
-  recordStatus(status: { state: AgentState; since: number; pairingId?: string; lastError?: string }): void {
-    this.statements.recordStatus.run(
-      status.state,
-      status.since,
-      status.pairingId ?? null,
-      status.lastError ?? null,
-      process.pid,
-      this.now(),
-    );
-  }
-
-  lastStatus(): RecordedStatus | undefined {
-    const row = this.statements.lastStatus.get() as
-      | {
-          state: AgentState;
-          since: number;
-          pairing_id: string | null;
-          last_error: string | null;
-          pid: number;
-          updated_at: number;
-        }
-      | undefined;
-    if (row === undefined) return undefined;
-    return {
-      state: row.state,
-      since: row.since,
-      pairingId: row.pairing_id ?? undefined,
-      lastError: row.last_error ?? undefined,
-      pid: row.pid,
-      updatedAt: row.updated_at,
-    };
   }
 
   /** "ok", or what SQLite's integrity check found. */

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_API_ERROR, EXIT_OK, EXIT_USAGE, runCli } from "../../scripts/connectware-sim/cli.js";
 import { httpRequestText } from "../../scripts/connectware-sim/http-client.js";
 import { DEFAULT_PORTS, MainUsageError, parseMainOptions } from "../../scripts/connectware-sim/main.js";
+import { expectedPairingId } from "../../scripts/connectware-sim/pairing-id.js";
 import { certificateFiles } from "../../scripts/connectware-sim/paths.js";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
-import { pairingIdOf } from "../../src/registration/pairing-id.js";
 
 const REGISTER = "/api/client-registry/register";
 
@@ -53,7 +53,7 @@ describe("admin HTTP API", () => {
       method: "POST",
       body: { username: "api-agent", password },
     });
-    const pairingId = pairingIdOf("api-agent", password);
+    const pairingId = expectedPairingId("api-agent", password);
     const requests = await admin("GET", "/admin/requests");
     expect(requests.json).toEqual([
       expect.objectContaining({ username: "api-agent", pairingId, status: "pending" }),
@@ -109,7 +109,7 @@ describe("admin CLI", () => {
       method: "POST",
       body: { username: "cli-agent", password: "cli-password" },
     });
-    const pairingId = pairingIdOf("cli-agent", "cli-password");
+    const pairingId = expectedPairingId("cli-agent", "cli-password");
     const list = await cli("list");
     expect(list.code).toBe(EXIT_OK);
     expect(list.out).toMatch(/PAIRING ID/);

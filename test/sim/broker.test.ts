@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { expectedPairingId } from "../../scripts/connectware-sim/pairing-id.js";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
-import { pairingIdOf } from "../../src/registration/pairing-id.js";
 
 const READ_WRITE_ALL = [{ resourceType: "mqtt", resource: "#", operation: "readWrite" }];
 
@@ -109,7 +109,7 @@ describe("authentication", () => {
       via: "mqtt",
       status: "pending",
       requestCount: 2,
-      pairingId: pairingIdOf("implicit-user", "implicit-password"),
+      pairingId: expectedPairingId("implicit-user", "implicit-password"),
     });
     sim.lock();
     sim.grant("implicit-user");

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { httpRequestText } from "../../scripts/connectware-sim/http-client.js";
+import { expectedPairingId } from "../../scripts/connectware-sim/pairing-id.js";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
-import { pairingIdOf } from "../../src/registration/pairing-id.js";
 
 const REGISTER = "/api/client-registry/register";
 const PERMISSIONS = [{ resourceType: "mqtt", resource: "cw-agent/edge-1/#", operation: "readWrite" }];
@@ -49,7 +49,7 @@ describe("client registry over HTTP", () => {
     expect(sim.requests().find((request) => request.username === username)).toBeUndefined();
     expect(sim.registerCalls().at(-1)).toMatchObject({
       username,
-      pairingId: pairingIdOf(username, "secret-1"),
+      pairingId: expectedPairingId(username, "secret-1"),
       status: 423,
     });
   });
@@ -63,7 +63,7 @@ describe("client registry over HTTP", () => {
       context: { hostname: "gw-1", version: "0.1.0" },
       permissions: PERMISSIONS,
     };
-    const pairingId = pairingIdOf(username, password);
+    const pairingId = expectedPairingId(username, password);
 
     sim.unlock();
     const first = await register(body);
@@ -121,7 +121,7 @@ describe("client registry over HTTP", () => {
     const requests = sim.requests().filter((request) => request.username === username);
     expect(requests).toHaveLength(1);
     expect(requests[0]).toMatchObject({
-      pairingId: pairingIdOf(username, "second-password"),
+      pairingId: expectedPairingId(username, "second-password"),
       requestCount: 1,
     });
   });

@@ -3,12 +3,12 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { pairingIdOf } from "../../src/registration/pairing-id.js";
 import {
   CredentialStore,
   DATABASE_FILE,
   DatabaseFromNewerVersionError,
 } from "../../src/storage/credential-store.js";
+import { pairingIdOf } from "../../src/storage/pairing-id.js";
 import { openDatabase, prepare } from "../../src/storage/sqlite.js";
 import { prepareStateDir } from "../../src/storage/state-dir.js";
 import { StateDirLock, StateDirLockedError } from "../../src/storage/state-dir-lock.js";
@@ -64,8 +64,8 @@ describe("CredentialStore", () => {
 
   it("records the last status for a stopped agent's CLI", () => {
     const store = open(stateDir());
-    store.recordStatus({ state: "pending", since: 5, pairingId: "abc123" });
-    expect(store.lastStatus()).toMatchObject({
+    store.status.record({ state: "pending", since: 5, pairingId: "abc123" });
+    expect(store.status.last()).toMatchObject({
       state: "pending",
       since: 5,
       pairingId: "abc123",
@@ -169,5 +169,19 @@ describe("StateDirLock", () => {
     const dir = stateDir();
     writeFileSync(join(dir, "agent.lock"), "garbage".repeat(1000));
     StateDirLock.acquire(dir).release();
+  });
+});
+
+describe("pairing ID", () => {
+  it("is the contract's derivation, as the simulator computes it independently", async () => {
+    const { expectedPairingId } = await import("../../scripts/connectware-sim/pairing-id.js");
+    for (const [username, password] of [
+      ["gw-1", "secret"],
+      ["press-line-4", "Abcdefghijklmnopqrstuvwxyz012345"],
+    ] as const) {
+      expect(pairingIdOf(username, password)).toBe(expectedPairingId(username, password));
+      expect(pairingIdOf(username, password)).toMatch(/^[0-9a-f]{6}$/);
+    }
+    expect(pairingIdOf("a82123", "x")).not.toBe(pairingIdOf("a82123", "y"));
   });
 });
