@@ -43,9 +43,15 @@ export class Agent {
   private loop: Promise<void> | undefined;
   private readonly registration: Registration;
   private readonly session: MqttSession;
+  /** One child logger per subsystem, keyed `component`, so the journal can be filtered by it. */
+  private readonly log: Logger;
+  private readonly storageLog: Logger;
 
   constructor(private readonly deps: AgentDeps) {
-    const { config, logger } = deps;
+    const { config } = deps;
+    const logger = deps.logger.child({ component: "agent" });
+    this.log = logger;
+    this.storageLog = deps.logger.child({ component: "storage" });
     this.lifecycle = new Lifecycle(
       {
         agentName: config.agentName,
@@ -56,8 +62,16 @@ export class Agent {
       deps.now,
       (error) => logger.error({ err: error }, "A status observer failed"),
     );
-    this.registration = new Registration({ ...deps, lifecycle: this.lifecycle });
-    this.session = new MqttSession({ ...deps, lifecycle: this.lifecycle });
+    this.registration = new Registration({
+      ...deps,
+      lifecycle: this.lifecycle,
+      logger: deps.logger.child({ component: "registration" }),
+    });
+    this.session = new MqttSession({
+      ...deps,
+      lifecycle: this.lifecycle,
+      logger: deps.logger.child({ component: "mqtt" }),
+    });
   }
 
   get status() {
@@ -66,7 +80,8 @@ export class Agent {
 
   /** Takes exclusive ownership of the state directory and opens the database. */
   open(): void {
-    const { config, logger } = this.deps;
+    const { config } = this.deps;
+    const logger = this.storageLog;
     const { tightened } = prepareStateDir(config.stateDir);
     if (tightened)
       logger.warn(
@@ -100,7 +115,7 @@ export class Agent {
     });
     this.lifecycle.observe((status, previous) => {
       if (previous === undefined || previous.state === status.state) return;
-      logger.info({ state: status.state, pairingId: status.pairingId }, describeStatus(status));
+      this.log.info({ state: status.state, pairingId: status.pairingId }, describeStatus(status));
     });
   }
 
@@ -112,7 +127,7 @@ export class Agent {
   start(): void {
     if (this.store === undefined) throw new Error("Agent.open() must succeed before start()");
     this.loop = this.runLoop(this.store).catch((error: unknown) => {
-      this.deps.logger.fatal({ err: error }, `Agent failed: ${(error as Error).message}`);
+      this.log.fatal({ err: error }, `Agent failed: ${(error as Error).message}`);
       this.lifecycle.transition("failed", { lastError: (error as Error).message });
     });
   }
@@ -125,7 +140,7 @@ export class Agent {
   /** Discards the credentials; the running loop starts a fresh registration at once. */
   resetCredentials(): void {
     this.store?.discard();
-    this.deps.logger.warn("Credentials discarded on request; starting a fresh registration");
+    this.log.warn("Credentials discarded on request; starting a fresh registration");
     this.phaseController?.abort();
   }
 
@@ -143,7 +158,8 @@ export class Agent {
   }
 
   private async runLoop(store: CredentialStore): Promise<void> {
-    const { config, logger } = this.deps;
+    const { config } = this.deps;
+    const logger = this.log;
     const stopSignal = this.stopController.signal;
     while (!stopSignal.aborted) {
       this.phaseController = new AbortController();

@@ -62,7 +62,7 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     );
   }
 
-  const notifier = createSystemdNotifier(env, logger.child({ module: "systemd" }));
+  const notifier = createSystemdNotifier(env, logger.child({ component: "systemd" }));
   notifier.startWatchdog();
   const agent = new Agent({ config, logger });
   const unobserveNotifier = agent.observe(notifier.observe);

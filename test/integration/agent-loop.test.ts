@@ -78,6 +78,13 @@ describe("the agent loop on fake time", () => {
       expect(lines.some((line) => line.includes("Broker keeps rejecting the cached credentials"))).toBe(true);
       const rejections = lines.filter((line) => line.includes("Broker rejected the credentials"));
       expect(rejections.length).toBeGreaterThanOrEqual(3);
+      // Each subsystem logs under its own component, for `jq 'select(.component=="mqtt")'`.
+      const componentOf = (fragment: string) =>
+        (JSON.parse(lines.find((line) => line.includes(fragment)) ?? "{}") as { component?: string })
+          .component;
+      expect(componentOf("Broker rejected the credentials")).toBe("mqtt");
+      expect(componentOf("Asking for Connectware registration")).toBe("registration");
+      expect(componentOf('"state":"pending"')).toBe("agent");
 
       sim.grant(next?.pairingId as string);
       await reach("online", from);
