@@ -32,7 +32,7 @@ export function generatePassword(): string {
 /**
  * The orchestrator: owns the lifecycle, the state directory and the credentials, and runs
  * registration and the MQTT session in turn. Constructing it does no I/O; `open()` takes the state
- * directory, `start()` begins work, `stop()` undoes both in reverse order.
+ * directory, `start()` begins work; `stop()` ends the work and `close()` gives the directory back.
  */
 export class Agent {
   readonly lifecycle: Lifecycle;
@@ -151,6 +151,10 @@ export class Agent {
     this.stopController.abort();
     await this.finished;
     if (this.lifecycle.current.state !== "stopped") this.lifecycle.transition("stopped");
+  }
+
+  /** Closes the database and gives up the state directory; after stop(), or when start() never ran. */
+  close(): void {
     this.store?.close();
     this.lock?.release();
     this.store = undefined;

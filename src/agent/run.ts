@@ -9,7 +9,7 @@ import {
   EXIT_OK,
   EXIT_TEMPFAIL,
 } from "../exit-codes.js";
-import { createIndicators, type IndicatorConfig, type Indicators } from "../indicators/index.js";
+import { createIndicators, type IndicatorConfig } from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { loadSettings } from "../settings.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
@@ -18,6 +18,7 @@ import { StateDirLockedError } from "../storage/state-dir-lock.js";
 import { createSystemdNotifier } from "../systemd/notify.js";
 import { sleep } from "../util/sleep.js";
 import { Agent } from "./agent.js";
+import { Parts } from "./parts.js";
 
 /** A clean stop must finish within this; past it the process exits anyway. */
 const STOP_DEADLINE_MS = 5_000;
@@ -63,44 +64,85 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
   }
 
   const notifier = createSystemdNotifier(env, logger.child({ component: "systemd" }));
-  notifier.startWatchdog();
   const agent = new Agent({ config, logger });
-  const unobserveNotifier = agent.observe(notifier.observe);
-  const finishNotifier = async () => {
-    notifier.stopWatchdog();
-    unobserveNotifier();
-    await notifier.flush();
-  };
-
-  try {
-    agent.open();
-  } catch (error) {
-    const code = exitCodeForOpenFailure(error, logger);
-    await finishNotifier();
-    return code;
-  }
-
-  // From here on a signal means a clean stop, even while the rest is still starting. The deadline
-  // covers the whole stop, including the last systemd notifications.
-  let indicators: Indicators | undefined;
+  const indicators = createIndicators(indicatorConfig, logger);
   let control: ControlServer | undefined;
+  let unobserveNotifier: (() => void) | undefined;
+
+  // Started in this order, stopped in reverse: a signal at any moment stops exactly what started.
+  const parts = new Parts(
+    [
+      {
+        name: "systemd notifier",
+        start: () => {
+          notifier.startWatchdog();
+          unobserveNotifier = agent.observe(notifier.observe);
+        },
+        stop: async () => {
+          notifier.stopWatchdog();
+          unobserveNotifier?.();
+          // The last notifications get what is left of the stop deadline.
+          await Promise.race([notifier.flush(), sleep(Math.max(0, stopDeadlineAt - Date.now() - 100))]);
+        },
+      },
+      {
+        name: "storage",
+        start: () => agent.open(),
+        // The lifecycle ends in "stopped" (log line, STATUS=) even when the loop never started.
+        stop: async () => {
+          await agent.stop();
+          agent.close();
+        },
+      },
+      {
+        name: "indicators",
+        start: async () => {
+          agent.observe(indicators.observe);
+          await indicators.start();
+        },
+        stop: () => indicators.stop(),
+      },
+      {
+        // The CLI's way in; without it the agent still runs and the CLI reports from the database.
+        name: "control socket",
+        start: async () => {
+          control = await startControlServer(
+            controlSocketPath(env, config.stateDir),
+            {
+              status: () => agent.status,
+              startedAt: Math.round(performance.timeOrigin),
+              resetCredentials: () => agent.resetCredentials(),
+              identify: (seconds) => indicators.identify(seconds),
+              observe: (observer) => agent.observe(observer),
+            },
+            logger,
+          ).catch((error: unknown) => {
+            logger.error({ err: error }, `Control socket unavailable: ${(error as Error).message}`);
+            return undefined;
+          });
+        },
+        stop: () => control?.close(),
+      },
+      { name: "agent", start: () => agent.start(), stop: () => agent.stop() },
+    ],
+    (part, error) =>
+      logger.error({ err: error }, `Stopping the ${part.name} failed: ${(error as Error).message}`),
+  );
+
+  // The deadline covers the whole stop, including the last systemd notifications.
+  let stopDeadlineAt = Number.POSITIVE_INFINITY;
   let stopDeadline: NodeJS.Timeout | undefined;
-  let stopStartedAt = 0;
-  let stopping: Promise<void> | undefined;
   const stop = () => {
-    stopping ??= (async () => {
-      stopStartedAt = Date.now();
+    if (!parts.stopRequested) {
+      stopDeadlineAt = Date.now() + STOP_DEADLINE_MS;
       void notifier.stopping();
       stopDeadline = setTimeout(() => {
         logger.error(`Clean stop took longer than ${STOP_DEADLINE_MS} ms; exiting anyway`);
         process.exit(EXIT_FAILURE);
       }, STOP_DEADLINE_MS);
       stopDeadline.unref();
-      await control?.close();
-      await agent.stop();
-      await indicators?.stop();
-    })();
-    return stopping;
+    }
+    return parts.stop();
   };
   const onSignal = (signal: NodeJS.Signals) => {
     logger.info({ signal }, `Received ${signal}, stopping`);
@@ -109,43 +151,23 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
 
-  indicators = createIndicators(indicatorConfig, logger);
-  agent.observe(indicators.observe);
-  await indicators.start();
-  if (stopping === undefined) {
-    // The CLI's way in; without it the agent still runs and the CLI reports from the database.
-    const started = indicators;
-    control = await startControlServer(
-      controlSocketPath(env, config.stateDir),
-      {
-        status: () => agent.status,
-        startedAt: Math.round(performance.timeOrigin),
-        resetCredentials: () => agent.resetCredentials(),
-        identify: (seconds) => started.identify(seconds),
-        observe: (observer) => agent.observe(observer),
-      },
-      logger,
-    ).catch((error: unknown) => {
-      logger.error({ err: error }, `Control socket unavailable: ${(error as Error).message}`);
-      return undefined;
-    });
-    // A signal while the socket was opening: stop() ran without it, so close it here.
-    if (stopping !== undefined) await control?.close();
+  let exitCode = EXIT_OK;
+  try {
+    // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant
+    // network. Not when a signal came during start-up: the unit is stopping, not ready.
+    if (await parts.start()) {
+      void notifier.ready();
+      await agent.finished;
+      if (agent.status.state === "failed") exitCode = EXIT_FAILURE;
+    }
+  } catch (error) {
+    exitCode = exitCodeForOpenFailure(error, logger);
   }
-  // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant network.
-  // Not when a signal came during start-up: the unit is stopping, not ready.
-  if (stopping === undefined) void notifier.ready();
-
-  if (stopping === undefined) agent.start();
-  await agent.finished;
-  const failed = agent.status.state === "failed";
   await stop();
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
-  const remainingMs = STOP_DEADLINE_MS - (Date.now() - stopStartedAt) - 100;
-  await Promise.race([finishNotifier(), sleep(Math.max(0, remainingMs))]);
   clearTimeout(stopDeadline);
-  return failed ? EXIT_FAILURE : EXIT_OK;
+  return exitCode;
 }
 
 function exitCodeForOpenFailure(error: unknown, logger: Logger): number {

@@ -90,6 +90,7 @@ describe("the agent loop on fake time", () => {
       await reach("online", from);
     } finally {
       await agent.stop();
+      agent.close();
     }
   });
 });
