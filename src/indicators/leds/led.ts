@@ -12,10 +12,3 @@ export interface Led {
   /** Leaves the LED off and gives the line back to the system. */
   release(): void;
 }
-
-/** Stand-in for a role that has no LED: the agent behaves the same, nothing is written. */
-export const nullLed: Led = {
-  description: "none",
-  set() {},
-  release() {},
-};
