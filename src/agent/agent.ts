@@ -8,6 +8,7 @@ import { Registration } from "../registration/registration.js";
 import { CredentialStore } from "../storage/credential-store.js";
 import { prepareStateDir } from "../storage/state-dir.js";
 import { StateDirLock } from "../storage/state-dir-lock.js";
+import { errorMessage } from "../util/errors.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -127,8 +128,8 @@ export class Agent {
   start(): void {
     if (this.store === undefined) throw new Error("Agent.open() must succeed before start()");
     this.loop = this.runLoop(this.store).catch((error: unknown) => {
-      this.log.fatal({ err: error }, `Agent failed: ${(error as Error).message}`);
-      this.lifecycle.transition("failed", { lastError: (error as Error).message });
+      this.log.fatal({ err: error }, `Agent failed: ${errorMessage(error)}`);
+      this.lifecycle.transition("failed", { lastError: errorMessage(error) });
     });
   }
 

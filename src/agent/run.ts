@@ -16,6 +16,7 @@ import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
 import { StateDirError } from "../storage/state-dir.js";
 import { StateDirLockedError } from "../storage/state-dir-lock.js";
 import { createSystemdNotifier } from "../systemd/notify.js";
+import { errorMessage } from "../util/errors.js";
 import { sleep } from "../util/sleep.js";
 import { Agent } from "./agent.js";
 import { Parts } from "./parts.js";
@@ -117,7 +118,7 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
             },
             logger,
           ).catch((error: unknown) => {
-            logger.error({ err: error }, `Control socket unavailable: ${(error as Error).message}`);
+            logger.error({ err: error }, `Control socket unavailable: ${errorMessage(error)}`);
             return undefined;
           });
         },
@@ -125,8 +126,7 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
       },
       { name: "agent", start: () => agent.start(), stop: () => agent.stop() },
     ],
-    (part, error) =>
-      logger.error({ err: error }, `Stopping the ${part.name} failed: ${(error as Error).message}`),
+    (part, error) => logger.error({ err: error }, `Stopping the ${part.name} failed: ${errorMessage(error)}`),
   );
 
   // The deadline covers the whole stop, including the last systemd notifications.
@@ -183,6 +183,6 @@ function exitCodeForOpenFailure(error: unknown, logger: Logger): number {
     logger.fatal({ path: error.path }, error.message);
     return EXIT_DATABASE_TOO_NEW;
   }
-  logger.fatal({ err: error }, `Cannot open the agent's storage: ${(error as Error).message}`);
+  logger.fatal({ err: error }, `Cannot open the agent's storage: ${errorMessage(error)}`);
   return EXIT_FAILURE;
 }

@@ -13,6 +13,7 @@ import {
 } from "../control/index.js";
 import { EXIT_CONFIG } from "../exit-codes.js";
 import { loadSettings, type Settings } from "../settings.js";
+import { errorCode } from "../util/errors.js";
 import type { Output } from "./output.js";
 
 /** Where systemd's StateDirectory= and RuntimeDirectory= live for system services. */
@@ -41,7 +42,7 @@ export function readEnvFile(path: string): Record<string, string> {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new EnvFileError(path, (error as NodeJS.ErrnoException).code ?? "error");
+    throw new EnvFileError(path, errorCode(error) ?? "error");
   }
   const values: Record<string, string> = {};
   for (const rawLine of text.split("\n")) {

@@ -1,4 +1,5 @@
 import { CredentialStore, type RecordedStatus, type StoredCredentials } from "../storage/credential-store.js";
+import { errorMessage } from "../util/errors.js";
 
 /**
  * What the agent last recorded and the credentials it holds, read without taking the state
@@ -14,7 +15,7 @@ export function readDatabase(stateDir: string): {
     return { recorded: store?.status.last(), credentials: store?.load() };
   } catch (error) {
     throw new Error(
-      `cannot read the agent's database in ${stateDir}: ${(error as Error).message}; run this command as the agent's user (e.g. sudo -u cw-agent) or root`,
+      `cannot read the agent's database in ${stateDir}: ${errorMessage(error)}; run this command as the agent's user (e.g. sudo -u cw-agent) or root`,
     );
   } finally {
     store?.close();

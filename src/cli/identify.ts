@@ -1,4 +1,5 @@
 import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
+import { errorMessage } from "../util/errors.js";
 import { contactAgent, settingsOrExit } from "./context.js";
 import type { Output } from "./output.js";
 
@@ -31,7 +32,7 @@ export async function identifyCommand(
     );
     return EXIT_OK;
   } catch (error) {
-    output.err(`cw-agent: ${(error as Error).message}`);
+    output.err(`cw-agent: ${errorMessage(error)}`);
     return EXIT_FAILURE;
   }
 }

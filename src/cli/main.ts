@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { runAgent } from "../agent/run.js";
 import { MAX_IDENTIFY_SECONDS } from "../control/index.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../exit-codes.js";
+import { errorMessage } from "../util/errors.js";
 import { AGENT_VERSION } from "../version.js";
 import { checkCommand } from "./check/report.js";
 import { EnvFileError, readEnvFile } from "./context.js";
@@ -52,7 +53,7 @@ function parse(
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
     // Node appends advice about "--" to unknown options; the first sentence is the finding.
-    throw new UsageError((error as Error).message.split(". ")[0] ?? "bad arguments");
+    throw new UsageError(errorMessage(error).split(". ")[0] ?? "bad arguments");
   }
   if (parsed.positionals.length > maxPositionals) {
     throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[maxPositionals])}`);
@@ -175,7 +176,7 @@ export async function main(argv: string[], output: Output = processOutput): Prom
       return EXIT_USAGE;
     }
     if (error instanceof EnvFileError) {
-      output.err(`cw-agent: ${(error as Error).message}`);
+      output.err(`cw-agent: ${errorMessage(error)}`);
       return EXIT_FAILURE;
     }
     throw error;

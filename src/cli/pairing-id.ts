@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
+import { errorMessage } from "../util/errors.js";
 import { configOrExit } from "./context.js";
 import { readDatabase } from "./database.js";
 import type { Output } from "./output.js";
@@ -15,7 +16,7 @@ export function pairingIdCommand(env: NodeJS.ProcessEnv, output: Output): number
   try {
     credentials = existsSync(config.stateDir) ? readDatabase(config.stateDir).credentials : undefined;
   } catch (error) {
-    output.err(`cw-agent: ${(error as Error).message}`);
+    output.err(`cw-agent: ${errorMessage(error)}`);
     return EXIT_FAILURE;
   }
   if (credentials === undefined) {

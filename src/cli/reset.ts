@@ -5,6 +5,7 @@ import type { AgentConfig } from "../config/config.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../exit-codes.js";
 import { CredentialStore, DATABASE_FILE } from "../storage/credential-store.js";
 import { StateDirLock, StateDirLockedError } from "../storage/state-dir-lock.js";
+import { errorMessage } from "../util/errors.js";
 import { configOrExit, contactAgent } from "./context.js";
 import type { Output } from "./output.js";
 
@@ -77,7 +78,7 @@ export async function resetCommand(
     }
     return resetStoppedAgent(config, contact.sockets.join(" or "), output);
   } catch (error) {
-    output.err(`cw-agent: ${(error as Error).message}`);
+    output.err(`cw-agent: ${errorMessage(error)}`);
     return EXIT_FAILURE;
   }
 }

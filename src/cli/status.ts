@@ -4,6 +4,7 @@ import type { LiveStatus } from "../control/index.js";
 import { EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK } from "../exit-codes.js";
 import { describeStatus } from "../lifecycle/lifecycle.js";
 import type { RecordedStatus, StoredCredentials } from "../storage/credential-store.js";
+import { errorCode, errorMessage } from "../util/errors.js";
 import { configOrExit, contactAgent, isLiveStatus } from "./context.js";
 import { readDatabase } from "./database.js";
 import { formatDuration, formatFields, formatMoment, type Output } from "./output.js";
@@ -57,7 +58,7 @@ export async function statusCommand(
       report = fromDatabase(config, contact.sockets.join(" or "));
     }
   } catch (error) {
-    output.err(`cw-agent: ${(error as Error).message}`);
+    output.err(`cw-agent: ${errorMessage(error)}`);
     return EXIT_FAILURE;
   }
 
@@ -156,7 +157,7 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    return errorCode(error) === "EPERM";
   }
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
+import { errorCode } from "../util/errors.js";
 import { ConfigError, type Env } from "./config-error.js";
 
 /**
@@ -78,7 +79,7 @@ function readCaFile(name: string, path: string): string {
   try {
     pem = readFileSync(path, "utf8");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    const code = errorCode(error) ?? "unreadable";
     throw new ConfigError(name, path, `a readable PEM file (${code})`);
   }
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {

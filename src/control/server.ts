@@ -3,6 +3,7 @@ import net from "node:net";
 import { MAX_IDENTIFY_SECONDS } from "../indicators/config.js";
 import { type AgentStatus, describeStatus, type StatusObserver } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
+import { errorCode, errorMessage } from "../util/errors.js";
 import { AGENT_VERSION } from "../version.js";
 import { type ControlAnswer, type LiveStatus, MAX_REQUEST_BYTES } from "./protocol.js";
 
@@ -173,7 +174,7 @@ function serveConnection(socket: net.Socket, handle: (line: string) => ControlAn
       answer(handle(Buffer.concat(chunks).toString("utf8")));
     } catch (error) {
       log.error({ err: error }, "Control request failed");
-      answer({ ok: false, error: `the agent failed to handle the request: ${(error as Error).message}` });
+      answer({ ok: false, error: `the agent failed to handle the request: ${errorMessage(error)}` });
     }
   });
   socket.on("end", () => {
@@ -191,7 +192,7 @@ async function removeStaleSocket(path: string): Promise<void> {
   try {
     isSocket = lstatSync(path).isSocket();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    if (errorCode(error) === "ENOENT") return;
     throw error;
   }
   if (!isSocket) throw new Error(`${path} exists and is not a socket; remove it or fix RUNTIME_DIRECTORY`);
@@ -241,8 +242,8 @@ async function listenPrivately(server: net.Server, path: string): Promise<void> 
   try {
     await listening;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "error";
-    throw new Error(`cannot listen on control socket ${path} (${code}): ${(error as Error).message}`);
+    const code = errorCode(error) ?? "error";
+    throw new Error(`cannot listen on control socket ${path} (${code}): ${errorMessage(error)}`);
   }
   chmodSync(path, 0o600);
 }

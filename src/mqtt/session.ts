@@ -4,6 +4,7 @@ import type { Lifecycle } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { StoredCredentials } from "../storage/credential-store.js";
 import { ExponentialBackoff } from "../util/backoff.js";
+import { errorMessage } from "../util/errors.js";
 import { describeNetworkError } from "../util/network-error.js";
 import { sleep } from "../util/sleep.js";
 import { AuthRejectionTracker, isAuthRejection } from "./auth-rejection.js";
@@ -199,7 +200,7 @@ export class MqttSession {
         if (signal.aborted) return; // onAbort settles after the goodbye
         client.end(true);
         if (isAuthRejection(lastError)) {
-          settle({ kind: "rejected", reason: (lastError as Error).message });
+          settle({ kind: "rejected", reason: errorMessage(lastError) });
           return;
         }
         const connectedForMs = connectedAt === undefined ? undefined : this.monotonicNow() - connectedAt;

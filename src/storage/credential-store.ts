@@ -9,6 +9,7 @@ import {
   statSync,
 } from "node:fs";
 import { join } from "node:path";
+import { errorMessage } from "../util/errors.js";
 import { pairingIdOf } from "./pairing-id.js";
 import { openDatabase, prepare, type SqliteDatabase, type SqliteStatement } from "./sqlite.js";
 import { makeOwnerOnly } from "./state-dir.js";
@@ -244,7 +245,7 @@ function diagnose(path: string): string | undefined {
     return result === "ok" ? undefined : `integrity check failed: ${result.slice(0, 200)}`;
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") return `${code}: ${(error as Error).message}`;
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") return `${code}: ${errorMessage(error)}`;
     throw error;
   } finally {
     database?.close();

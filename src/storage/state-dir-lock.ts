@@ -1,5 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { errorCode, errorMessage } from "../util/errors.js";
 import { openDatabase, type SqliteDatabase } from "./sqlite.js";
 import { makeOwnerOnly } from "./state-dir.js";
 
@@ -67,7 +68,7 @@ export class StateDirLock {
       makeOwnerOnly(pidFile);
       writeFileSync(pidFile, `${process.pid}\n`);
     } catch (error) {
-      pidFileError = `${pidFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+      pidFileError = `${pidFile}: ${errorCode(error) ?? errorMessage(error)}`;
     }
     return new StateDirLock(database, pidFile, pidFileError);
   }

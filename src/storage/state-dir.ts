@@ -8,6 +8,7 @@ import {
   readFileSync,
   statSync,
 } from "node:fs";
+import { errorCode } from "../util/errors.js";
 
 export class StateDirError extends Error {
   constructor(
@@ -89,7 +90,7 @@ export function prepareStateDir(stateDir: string): { tightened: boolean } {
     return { tightened: false };
   } catch (error) {
     if (error instanceof StateDirError) throw error;
-    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    const code = errorCode(error) ?? "error";
     throw new StateDirError(
       stateDir,
       `cannot be created or written (${code}): check its owner and permissions`,

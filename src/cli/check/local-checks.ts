@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentConfig } from "../../config/config.js";
 import { CredentialStore, DATABASE_FILE, type StoredCredentials } from "../../storage/credential-store.js";
+import { errorCode, errorMessage } from "../../util/errors.js";
 import { formatTime } from "../output.js";
 import { type CheckResult, failed, ok, skipped, warning } from "./result.js";
 
@@ -17,14 +18,14 @@ export function checkStateDir(config: AgentConfig): CheckResult {
       return failed(name, `${stateDir} is not a directory`, "point CW_AGENT_STATE_DIR at a directory");
     mode = stat.mode & 0o777;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errorCode(error);
     if (code === "ENOENT")
       return warning(
         name,
         `${stateDir} does not exist yet`,
         "the agent creates it (mode 0700) when it starts",
       );
-    return failed(name, `${stateDir}: ${code ?? (error as Error).message}`, AS_AGENT_USER);
+    return failed(name, `${stateDir}: ${code ?? errorMessage(error)}`, AS_AGENT_USER);
   }
   try {
     accessSync(stateDir, constants.W_OK | constants.X_OK);
@@ -90,7 +91,7 @@ export function checkDatabase(config: AgentConfig): DatabaseFindings {
         ? "restart the agent: it moves a damaged database aside and registers anew"
         : AS_AGENT_USER;
     return {
-      result: failed(name, `cannot read ${path}: ${(error as Error).message}`, hint),
+      result: failed(name, `cannot read ${path}: ${errorMessage(error)}`, hint),
       credentials: undefined,
       readable: false,
     };

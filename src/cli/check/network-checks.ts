@@ -10,6 +10,7 @@ import {
   type MqttClientFactory,
 } from "../../mqtt/client.js";
 import type { StoredCredentials } from "../../storage/credential-store.js";
+import { errorCode, errorMessage } from "../../util/errors.js";
 import { formatTime } from "../output.js";
 import { type CheckResult, failed, ok, warning, withTimeout } from "./result.js";
 
@@ -60,7 +61,7 @@ export async function checkDns(peer: Peer, timeoutMs: number): Promise<CheckResu
     );
     return ok(name, `${peer.host} resolves to ${addresses.map((entry) => entry.address).join(", ")}`);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    const code = errorCode(error) ?? "error";
     return failed(
       name,
       `${peer.host} does not resolve (${code})`,
@@ -185,8 +186,7 @@ export function checkTls(
         const validTo = certificate.valid_to ? Date.parse(certificate.valid_to) : Number.NaN;
         const error = socket.authorizationError;
         if (!socket.authorized && error !== undefined) {
-          const code =
-            typeof error === "string" ? error : ((error as NodeJS.ErrnoException).code ?? error.message);
+          const code = typeof error === "string" ? error : (errorCode(error) ?? error.message);
           const message = `certificate of ${target} rejected (${code})`;
           finish(
             config.tls.trustAllCerts
@@ -297,11 +297,11 @@ export function checkMqttLogin(
       }
     });
     client.on("close", () => {
-      const code = (lastError as NodeJS.ErrnoException | undefined)?.code;
+      const code = errorCode(lastError);
       const reason =
         lastError === undefined
           ? "connection closed"
-          : `${code ? `${String(code)}: ` : ""}${(lastError as Error).message}`;
+          : `${code ? `${String(code)}: ` : ""}${errorMessage(lastError)}`;
       finish(
         failed(name, `MQTT login at ${url} failed (${reason.slice(0, 200)})`, "see the broker checks above"),
       );
