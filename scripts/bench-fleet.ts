@@ -4,9 +4,10 @@
  *
  *   npm run bench:fleet -- --agents 25              # one fleet size
  *   npm run bench:fleet -- --agents 25,50,100       # several, one after the other
- *   options: --broker-down-s 5 (how long the broker stays away), --settle-s 31 (online time before
- *            the broker restart, past the 30 s after which a connection counts as stable),
- *            --pending-s 10 (how long the fleet stays pending before the grant)
+ *   options: --broker-down-s 5,0 (how long the broker stays away, one restart per value),
+ *            --settle-s 31 (online time before each broker restart, past the 30 s after which a
+ *            connection counts as stable), --pending-s 10 (how long the fleet waits before the
+ *            grant), --model-agents 500 (fleet sizes for the modelled broker restart)
  *
  * Phases, for each N:
  *  1. mass first boot: all agents start with empty state directories against an unlocked registry;
@@ -14,9 +15,10 @@
  *     administrator grants all at once (registry and broker): time until all are online.
  *  2. mass restart: all stop (SIGTERM) and start again with their cached credentials: time until
  *     all are online, registry requests (expected: none), CONNECTs per second at the broker.
- *  3. broker restart: Mosquitto stops cleanly, stays away, starts again on the same port: CONNECTs
- *     per second (from the broker's log), time until all are online, credentials unchanged.
- * After each phase: summed RSS and CPU time of the agent processes, and the load average.
+ *  3. broker restarts: Mosquitto stops cleanly, stays away, starts again on the same port: CONNECTs
+ *     per second (counted in the broker's log), time until all are online, credentials unchanged.
+ * After each phase: summed RSS and CPU time of the agent processes, and the load average. At the
+ * end, the broker restarts modelled for larger fleets with the agents' own reconnect schedule.
  *
  * The agents run with the production timings; only the registry URL, CA and broker port are set.
  */
@@ -25,16 +27,21 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FleetAgent, type ResourceSample, sampleResources } from "./bench-fleet/fleet.js";
+import { modelBrokerRestart } from "./bench-fleet/model.js";
 import { BenchMosquitto, findMosquitto } from "./bench-fleet/mosquitto.js";
 import { mebibytes, peak, perSecond, seconds } from "./bench-fleet/stats.js";
-import { startSimulator } from "./connectware-sim/simulator.js";
+import { type ConnectwareSimulator, startSimulator } from "./connectware-sim/simulator.js";
 
 interface Options {
   sizes: number[];
-  brokerDownMs: number;
+  brokerDownMs: number[];
   settleMs: number;
   pendingMs: number;
+  modelSizes: number[];
 }
+
+/** CW_AGENT_RECONNECT_MIN_MS / _MAX_MS defaults, which the measured agents run with too. */
+const DEFAULT_RECONNECT = { reconnectMinMs: 1_000, reconnectMaxMs: 60_000 };
 
 interface Resources extends ResourceSample {
   load: string;
@@ -60,41 +67,51 @@ interface FleetFigures {
     connectPeakPerS: number;
     resources: Resources;
   };
-  brokerRestart: {
-    connectPeakPerS: number;
-    connects: number;
-    perSecond: number[];
-    secondsUntilAllOnlineAfterStart: number;
-    registryRequests: number;
-    credentialsUnchanged: number;
-    idleCpuSecondsBefore: number;
-    resources: Resources;
-  };
+  brokerRestarts: BrokerRestartFigures[];
+}
+
+interface BrokerRestartFigures {
+  downS: number;
+  connects: number;
+  connectPeakPerS: number;
+  perSecond: number[];
+  secondsUntilAllOnlineAfterStart: number;
+  registryRequests: number;
+  credentialsUnchanged: number;
+  idleCpuSeconds: number;
+  resources: Resources;
 }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
     options: {
       agents: { type: "string", multiple: true, default: ["25"] },
-      "broker-down-s": { type: "string", default: "5" },
+      "broker-down-s": { type: "string", default: "5,0" },
       "settle-s": { type: "string", default: "31" },
       "pending-s": { type: "string", default: "10" },
+      "model-agents": { type: "string", default: "500" },
     },
   });
-  const sizes = values.agents.flatMap((value) => value.split(",")).map((value) => Number(value.trim()));
-  if (sizes.some((size) => !Number.isInteger(size) || size < 1 || size > 1000)) {
-    throw new Error("--agents takes whole numbers from 1 to 1000, e.g. --agents 25,50,100");
-  }
-  const positive = (name: string, value: string): number => {
+  const counts = (name: string, list: string[], limit: number): number[] => {
+    const numbers = list.flatMap((value) => value.split(",")).map((value) => Number(value.trim()));
+    if (numbers.some((number) => !Number.isInteger(number) || number < 1 || number > limit)) {
+      throw new Error(`--${name} takes whole numbers from 1 to ${limit}, e.g. --${name} 25,50,100`);
+    }
+    return numbers;
+  };
+  const milliseconds = (name: string, value: string): number => {
     const number = Number(value);
-    if (!Number.isFinite(number) || number < 0) throw new Error(`--${name} takes a number of seconds`);
+    if (value.trim() === "" || !Number.isFinite(number) || number < 0) {
+      throw new Error(`--${name} takes a number of seconds`);
+    }
     return number * 1000;
   };
   return {
-    sizes,
-    brokerDownMs: positive("broker-down-s", values["broker-down-s"]),
-    settleMs: positive("settle-s", values["settle-s"]),
-    pendingMs: positive("pending-s", values["pending-s"]),
+    sizes: counts("agents", values.agents, 1_000),
+    modelSizes: counts("model-agents", [values["model-agents"]], 100_000),
+    brokerDownMs: values["broker-down-s"].split(",").map((value) => milliseconds("broker-down-s", value)),
+    settleMs: milliseconds("settle-s", values["settle-s"]),
+    pendingMs: milliseconds("pending-s", values["pending-s"]),
   };
 }
 
@@ -136,6 +153,63 @@ function describeResources(label: string, sample: Resources): string {
     `(${mebibytes(sample.rssBytes / Math.max(1, sample.processes))} MiB each), ` +
     `CPU ${sample.cpuSeconds.toFixed(1)} s since they started; load ${sample.load}`
   );
+}
+
+/**
+ * Waits until the connections count as stable (the agents' backoff starts over after 30 s), stops
+ * Mosquitto cleanly, keeps it away for `downMs` and starts it again on the same port.
+ */
+async function restartBroker(
+  agents: readonly FleetAgent[],
+  sim: ConnectwareSimulator,
+  broker: BenchMosquitto,
+  downMs: number,
+  settleMs: number,
+  waitMs: number,
+): Promise<BrokerRestartFigures> {
+  const settleFrom = resources(agents);
+  await sleep(settleMs);
+  const settleTo = resources(agents);
+  const idleCpuSeconds = settleTo.cpuSeconds - settleFrom.cpuSeconds;
+  console.log(
+    `online and idle for ${seconds(settleMs)} s: fleet CPU ${idleCpuSeconds.toFixed(2)} s; load ${settleTo.load}`,
+  );
+  const fingerprintsBefore = agents.map((agent) => agent.credentialFingerprint());
+  const callsBefore = sim.registerCalls().length;
+  const logBefore = broker.logLines().length;
+  const stopAt = Date.now();
+  await broker.stop();
+  await sleep(downMs);
+  const startAt = Date.now();
+  await broker.launch();
+  const allOnlineAt = await allReached(agents, "online", stopAt, waitMs);
+  await sleep(1_000);
+  const connects = broker.connects(logBefore).map((line) => line.epochSecond * 1000);
+  const buckets = perSecond(connects, Math.min(...connects));
+  const registryRequests = sim.registerCalls().length - callsBefore;
+  const fingerprintsAfter = agents.map((agent) => agent.credentialFingerprint());
+  const credentialsUnchanged = fingerprintsAfter.filter(
+    (after, index) => after !== undefined && after === fingerprintsBefore[index],
+  ).length;
+  console.log(
+    `broker restart (down ${seconds(startAt - stopAt)} s): ${connects.length} CONNECTs, peak ${peak(buckets)}/s; ` +
+      `all online ${seconds(allOnlineAt - startAt)} s after the broker was back; ${registryRequests} registry requests; ` +
+      `credentials unchanged for ${credentialsUnchanged} of ${agents.length}`,
+  );
+  console.log(`  CONNECTs per second (broker clock): ${buckets.join(" ")}`);
+  const after = resources(agents);
+  console.log(describeResources("after broker restart", after));
+  return {
+    downS: (startAt - stopAt) / 1000,
+    connects: connects.length,
+    connectPeakPerS: peak(buckets),
+    perSecond: buckets,
+    secondsUntilAllOnlineAfterStart: (allOnlineAt - startAt) / 1000,
+    registryRequests,
+    credentialsUnchanged,
+    idleCpuSeconds,
+    resources: after,
+  };
 }
 
 async function runFleet(
@@ -234,39 +308,11 @@ async function runFleet(
     const resourcesRestart = resources(agents);
     console.log(describeResources("after restart", resourcesRestart));
 
-    // 3. Broker restart, after the connections have become stable.
-    const settleFrom = resources(agents);
-    await sleep(options.settleMs);
-    const fingerprintsBefore = agents.map((agent) => agent.credentialFingerprint());
-    const settleTo = resources(agents);
-    const idleCpuSecondsBefore = settleTo.cpuSeconds - settleFrom.cpuSeconds;
-    console.log(
-      `online and idle for ${seconds(options.settleMs)} s: fleet CPU ${idleCpuSecondsBefore.toFixed(2)} s; load ${settleTo.load}`,
-    );
-    const callsBeforeBroker = sim.registerCalls().length;
-    const logBeforeBroker = broker.logLines().length;
-    const stopAt = Date.now();
-    await broker.stop();
-    await sleep(options.brokerDownMs);
-    const brokerStartAt = Date.now();
-    await broker.launch();
-    const brokerOnlineAt = await allReached(agents, "online", stopAt, waitMs);
-    await sleep(1_000);
-    const brokerConnects = broker.connects(logBeforeBroker).map((line) => line.epochSecond * 1000);
-    const brokerBuckets = perSecond(brokerConnects, Math.min(...brokerConnects));
-    const brokerCalls = sim.registerCalls().length - callsBeforeBroker;
-    const fingerprintsAfter = agents.map((agent) => agent.credentialFingerprint());
-    const unchanged = fingerprintsAfter.filter(
-      (after, index) => after !== undefined && after === fingerprintsBefore[index],
-    ).length;
-    console.log(
-      `broker restart (down ${seconds(brokerStartAt - stopAt)} s): ${brokerConnects.length} CONNECTs, ` +
-        `peak ${peak(brokerBuckets)}/s; all online ${seconds(brokerOnlineAt - brokerStartAt)} s after the broker was back; ` +
-        `${brokerCalls} registry requests; credentials unchanged for ${unchanged} of ${size}`,
-    );
-    console.log(`  CONNECTs per second: ${brokerBuckets.join(" ")}`);
-    const resourcesBroker = resources(agents);
-    console.log(describeResources("after broker restart", resourcesBroker));
+    // 3. Broker restarts, each after the connections have become stable.
+    const brokerRestarts: BrokerRestartFigures[] = [];
+    for (const downMs of options.brokerDownMs) {
+      brokerRestarts.push(await restartBroker(agents, sim, broker, downMs, options.settleMs, waitMs));
+    }
 
     return {
       agents: size,
@@ -288,16 +334,7 @@ async function runFleet(
         connectPeakPerS: restartPeak,
         resources: resourcesRestart,
       },
-      brokerRestart: {
-        connectPeakPerS: peak(brokerBuckets),
-        connects: brokerConnects.length,
-        perSecond: brokerBuckets,
-        secondsUntilAllOnlineAfterStart: (brokerOnlineAt - brokerStartAt) / 1000,
-        registryRequests: brokerCalls,
-        credentialsUnchanged: unchanged,
-        idleCpuSecondsBefore,
-        resources: resourcesBroker,
-      },
+      brokerRestarts,
     } satisfies FleetFigures;
   } finally {
     await Promise.all(agents.map((agent) => agent.stop("SIGTERM")));
@@ -310,17 +347,24 @@ async function runFleet(
 
 function summary(figures: FleetFigures[]): string {
   const rows = [
-    "| agents | boot: registry req/s peak / mean | pending: req/s mean | grant → all online | restart → all online | restart: registry req | broker restart: CONNECT/s peak | broker back → all online | credentials kept | RSS (MiB) | CPU s (boot to end) | load after |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| agents | first boot: registry req/s peak / mean | pending: req/s peak / mean | grant → all online | restart → all online | restart: registry requests | broker restart (down): CONNECT/s peak, back → all online | credentials kept | RSS | CPU s |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const f of figures) {
+    const last = f.brokerRestarts.at(-1);
+    const restarts = f.brokerRestarts
+      .map(
+        (r) =>
+          `(${r.downS.toFixed(1)} s) ${r.connectPeakPerS}/s, ${r.secondsUntilAllOnlineAfterStart.toFixed(1)} s`,
+      )
+      .join("; ");
+    const kept = Math.min(...f.brokerRestarts.map((r) => r.credentialsUnchanged));
     rows.push(
       `| ${f.agents} | ${f.firstBoot.registryPeakPerS} / ${f.firstBoot.registryMeanPerS.toFixed(1)} | ` +
-        `${f.firstBoot.pendingMeanPerS.toFixed(1)} | ${f.firstBoot.secondsUntilAllOnlineAfterGrant.toFixed(1)} s | ` +
-        `${f.restart.secondsUntilAllOnline.toFixed(1)} s | ${f.restart.registryRequests} | ` +
-        `${f.brokerRestart.connectPeakPerS} | ${f.brokerRestart.secondsUntilAllOnlineAfterStart.toFixed(1)} s | ` +
-        `${f.brokerRestart.credentialsUnchanged}/${f.agents} | ${mebibytes(f.brokerRestart.resources.rssBytes)} | ` +
-        `${f.brokerRestart.resources.cpuSeconds.toFixed(1)} | ${f.brokerRestart.resources.load} |`,
+        `${f.firstBoot.pendingPeakPerS} / ${f.firstBoot.pendingMeanPerS.toFixed(1)} | ` +
+        `${f.firstBoot.secondsUntilAllOnlineAfterGrant.toFixed(1)} s | ${f.restart.secondsUntilAllOnline.toFixed(1)} s | ` +
+        `${f.restart.registryRequests} | ${restarts} | ${kept}/${f.agents} | ` +
+        `${last ? `${mebibytes(last.resources.rssBytes)} MiB` : "-"} | ${last ? last.resources.cpuSeconds.toFixed(1) : "-"} |`,
     );
   }
   return rows.join("\n");
@@ -341,6 +385,19 @@ async function main(): Promise<number> {
   const figures: FleetFigures[] = [];
   for (const size of options.sizes) figures.push(await runFleet(size, options, mosquitto));
   console.log(`\n${summary(figures)}`);
+  console.log(
+    "\nModel of a broker restart with the agents' reconnect schedule (default timings, no CPU or network):",
+  );
+  for (const agents of [...options.sizes, ...options.modelSizes]) {
+    const line = options.brokerDownMs
+      .map((downMs) => modelBrokerRestart(agents, downMs, DEFAULT_RECONNECT))
+      .map(
+        (m) =>
+          `down ${m.downS} s: peak ${m.peakPerS.toFixed(0)}/s, all back after ${m.allBackS.toFixed(1)} s`,
+      )
+      .join("; ");
+    console.log(`  ${agents} agents: ${line}`);
+  }
   return 0;
 }
 
