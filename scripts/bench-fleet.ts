@@ -290,8 +290,12 @@ async function runFleet(
 
     // 2. Mass restart with cached credentials.
     const exitCodes = await Promise.all(agents.map((agent) => agent.stop("SIGTERM")));
-    const unclean = exitCodes.filter((code) => code !== 0).length;
-    if (unclean > 0) console.log(`  ${unclean} agents did not exit with 0 on SIGTERM`);
+    const unclean = agents
+      .map((agent, index) => ({ agent, code: exitCodes[index] }))
+      .filter(({ code }) => code !== 0);
+    for (const { agent, code } of unclean) {
+      console.log(`  ${agent.name} exited with ${code} on SIGTERM: ${agent.messages.slice(-2).join(" | ")}`);
+    }
     const callsBeforeRestart = sim.registerCalls().length;
     const logBeforeRestart = broker.logLines().length;
     const restartAt = Date.now();
