@@ -26,7 +26,9 @@ export function modelBrokerRestart(
   for (let trial = 0; trial < trials; trial++) {
     const connectedAt: number[] = [];
     for (let agent = 0; agent < agents; agent++) {
-      const backoff = new ExponentialBackoff(timings.reconnectMinMs, timings.reconnectMaxMs);
+      const backoff = new ExponentialBackoff(timings.reconnectMinMs, timings.reconnectMaxMs, Math.random, {
+        spreadFirst: true,
+      });
       let at = 0;
       do at += backoff.next();
       while (at < downMs);
