@@ -83,10 +83,12 @@ export class MqttSession {
       config.mqtt.authRejectWindowMs,
       this.monotonicNow,
     );
+    // Spread: every agent of a site loses the broker in the same instant (see FLEET_SPREAD_STEPS).
     const backoff = new ExponentialBackoff(
       config.mqtt.reconnectMinMs,
       config.mqtt.reconnectMaxMs,
       this.random,
+      { spreadFirst: true },
     );
     let lastReported: string | undefined;
     lifecycle.transition("connecting");

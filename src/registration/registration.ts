@@ -3,7 +3,7 @@ import type { AgentConfig } from "../config/config.js";
 import type { Lifecycle } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { StoredCredentials } from "../storage/credential-store.js";
-import { ExponentialBackoff, withJitter } from "../util/backoff.js";
+import { ExponentialBackoff, spreadOver, withJitter } from "../util/backoff.js";
 import { sleep } from "../util/sleep.js";
 import { AGENT_VERSION } from "../version.js";
 import { type RegistrationOutcome, type RegistrationRequest, RegistryClient } from "./registry-client.js";
@@ -72,6 +72,10 @@ export class Registration {
       this.random,
     );
     let lastReported: string | undefined;
+
+    // A site that powers up together would send every first request, and then every poll, in the
+    // same instant; a random phase within one pending interval spreads them for good.
+    await this.sleep(spreadOver(config.registry.pendingPollMs, this.random), signal);
 
     while (!signal.aborted) {
       const outcome = await this.client.register(request, signal);

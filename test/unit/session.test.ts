@@ -131,8 +131,9 @@ describe("MqttSession on fake time", () => {
     expect(performance.now() - startedAt).toBeLessThan(5_000);
     expect(bed.monotonic).toBeGreaterThanOrEqual(30_000);
     expect(bed.clients.length).toBeGreaterThanOrEqual(3);
-    // Backoff with jitter between the attempts, doubling up to the cap.
-    expect(bed.sleeps.slice(0, 4)).toEqual([750, 1500, 3000, 6000]);
+    // Backoff with jitter between the attempts: the first spread over [0, 4 s] (a whole site loses
+    // its broker at once), then doubling up to the cap.
+    expect(bed.sleeps.slice(0, 4)).toEqual([2000, 3000, 6000, 12000]);
   });
 
   it("a refused attempt between two rejections starts the count over: credentials kept for ever", async () => {
@@ -166,7 +167,7 @@ describe("MqttSession on fake time", () => {
     stop.abort();
     await running;
     // Four refusals grow the delay; a 10 s connection keeps growing it; after 31 s it starts over.
-    expect(bed.sleeps).toEqual([750, 1500, 3000, 6000, 12000, 750]);
+    expect(bed.sleeps).toEqual([2000, 3000, 6000, 12000, 24000, 2000]);
   });
 
   it("subscribes the message handler's topics after each login and lets it answer", async () => {
