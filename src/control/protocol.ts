@@ -14,7 +14,7 @@ export const MAX_REQUEST_BYTES = 4096;
 export const MAX_ANSWER_BYTES = 64 * 1024;
 
 /** Upper bound of `identify`: the indicators' own limit, also that of CW_AGENT_LED_IDENTIFY_S. */
-export { MAX_IDENTIFY_SECONDS } from "../indicators/config.js";
+export { MAX_IDENTIFY_SECONDS } from "../indicators/index.js";
 
 export type ControlRequest =
   | { readonly command: "status" }

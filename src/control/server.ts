@@ -1,6 +1,6 @@
 import { chmodSync, lstatSync, rmSync } from "node:fs";
 import net from "node:net";
-import { MAX_IDENTIFY_SECONDS } from "../indicators/config.js";
+import { MAX_IDENTIFY_SECONDS } from "../indicators/index.js";
 import { type AgentStatus, describeStatus, type StatusObserver } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import { errorCode, errorMessage } from "../util/errors.js";

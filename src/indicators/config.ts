@@ -10,6 +10,7 @@ import {
   type Setting,
   type SettingValues,
 } from "../config/settings.js";
+import { DISPLAY_MODELS, type DisplayModel, displayModel, modelAddresses } from "./display/models.js";
 
 /** Where one LED role is connected. BCM line numbers, not sysfs numbers: the base offset is resolved at start. */
 export type LedTarget =
@@ -17,16 +18,7 @@ export type LedTarget =
   | { readonly kind: "gpio"; readonly line: number; readonly activeLow: boolean }
   | { readonly kind: "led-class"; readonly name: string; readonly activeLow: boolean };
 
-export const DISPLAY_MODELS = [
-  "none",
-  "auto",
-  "ssd1306",
-  "sh1106",
-  "hd44780",
-  "virtual",
-  "virtual-lcd",
-] as const;
-export type DisplayModel = (typeof DISPLAY_MODELS)[number];
+export type { DisplayModel };
 /** The longest identify an operator can ask for, from the CLI or the settings. */
 export const MAX_IDENTIFY_SECONDS = 3600;
 
@@ -57,11 +49,7 @@ export interface IndicatorConfig {
   readonly display: DisplayConfig;
 }
 
-export const OLED_ADDRESSES: readonly number[] = [0x3c, 0x3d];
-/** PCF8574 (0x20–0x27) and PCF8574A (0x38–0x3F) backpacks, most common first. */
-export const PCF8574_ADDRESSES: readonly number[] = [
-  0x27, 0x3f, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x38, 0x39, 0x3a, 0x3b, 0x3e, 0x3c, 0x3d,
-];
+export { OLED_ADDRESSES, PCF8574_ADDRESSES } from "./display/models.js";
 
 const LED_TARGET_RULE = "none, gpio:<BCM line 0-63> (e.g. gpio:17) or led:<name under /sys/class/leds>";
 const LED_NAME_PATTERN = /^[A-Za-z0-9_.:+-]+$/;
@@ -237,19 +225,11 @@ function parseAddress(
   modelText: string | undefined,
 ): number | "auto" {
   if (value === undefined || value.toLowerCase() === "auto") return "auto";
-  const model = modelText?.toLowerCase();
-  const allowedAddresses =
-    model === "ssd1306" || model === "sh1106"
-      ? OLED_ADDRESSES
-      : model === "hd44780"
-        ? PCF8574_ADDRESSES
-        : [...OLED_ADDRESSES, ...PCF8574_ADDRESSES];
-  const rule =
-    model === "ssd1306" || model === "sh1106"
-      ? "auto, 0x3C or 0x3D"
-      : model === "hd44780"
-        ? "auto or a PCF8574 address 0x20-0x27 or 0x38-0x3F"
-        : "auto, 0x3C/0x3D (OLED) or 0x20-0x27/0x38-0x3F (PCF8574 backpack)";
+  // An unknown model is reported under its own variable; the address is then judged as for auto.
+  const named = modelText?.toLowerCase();
+  const model = DISPLAY_MODELS.find((candidate) => candidate === named) ?? "auto";
+  const allowedAddresses = modelAddresses(model);
+  const rule = displayModel(model).addressRule;
   const parsed = /^0x[0-9a-f]{1,2}$/i.test(value)
     ? Number.parseInt(value.slice(2), 16)
     : /^\d{1,3}$/.test(value)

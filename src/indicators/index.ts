@@ -3,6 +3,7 @@ import type { Logger } from "../logging/logger.js";
 import type { DisplayConfig, IndicatorConfig } from "./config.js";
 import { DisplayController } from "./display/display-controller.js";
 import { type I2cOpener, openI2cBus } from "./display/i2c.js";
+import { displayModel } from "./display/models.js";
 import { openDisplay } from "./display/open-display.js";
 import { formatLocalTime, type TimeFormatter } from "./display/screens.js";
 import { stderrTerminal, type Terminal } from "./display/virtual.js";
@@ -11,12 +12,19 @@ import { StatusLeds } from "./leds/status-leds.js";
 import { realTimers, type Timers } from "./timers.js";
 
 export type { DisplayConfig, DisplayModel, IndicatorConfig, LedTarget } from "./config.js";
-export { loadIndicatorConfig } from "./config.js";
+export { loadIndicatorConfig, MAX_IDENTIFY_SECONDS } from "./config.js";
 export type { I2cBus, I2cOpener } from "./display/i2c.js";
+export { openI2cBus } from "./display/i2c.js";
+export { displayModel } from "./display/models.js";
+export { openDisplay } from "./display/open-display.js";
 export type { Terminal } from "./display/virtual.js";
+export { stderrTerminal } from "./display/virtual.js";
+export { gpioHint, i2cHint } from "./errors.js";
+export { resolveGpio } from "./leds/gpio-base.js";
 export type { DigitalLine, DigitalLineOpener } from "./leds/gpio-led.js";
 export { PATTERNS, STATE_PATTERNS } from "./leds/patterns.js";
 export type { TimerHandle, Timers } from "./timers.js";
+export { realTimers } from "./timers.js";
 
 export interface Indicators {
   /** Feed it every lifecycle transition (it is registered with lifecycle.observe). Must not throw. */
@@ -56,7 +64,7 @@ export function createIndicators(
     openLine: deps.openDigitalLine ?? openOnoffLine,
   });
   const display =
-    config.display.model === "none"
+    displayModel(config.display.model).kind === "none"
       ? undefined
       : new DisplayController({
           open: () =>
@@ -115,7 +123,7 @@ export function createIndicators(
 }
 
 function describeDisplay(config: DisplayConfig): string {
-  if (config.model === "virtual" || config.model === "virtual-lcd") return config.model;
+  if (displayModel(config.model).kind === "virtual") return config.model;
   const address = config.address === "auto" ? "auto" : `0x${config.address.toString(16)}`;
   return `${config.model} on /dev/i2c-${config.bus} at ${address}`;
 }

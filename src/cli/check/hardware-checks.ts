@@ -1,11 +1,18 @@
 import { access, constants } from "node:fs/promises";
 import { join } from "node:path";
-import { openDisplay } from "../../indicators/display/open-display.js";
-import { stderrTerminal } from "../../indicators/display/virtual.js";
-import { errorCode, errorMessage, gpioHint, i2cHint } from "../../indicators/errors.js";
-import type { I2cOpener, IndicatorConfig, LedTarget } from "../../indicators/index.js";
-import { resolveGpio } from "../../indicators/leds/gpio-base.js";
-import { realTimers } from "../../indicators/timers.js";
+import {
+  displayModel,
+  gpioHint,
+  type I2cOpener,
+  type IndicatorConfig,
+  i2cHint,
+  type LedTarget,
+  openDisplay,
+  realTimers,
+  resolveGpio,
+  stderrTerminal,
+} from "../../indicators/index.js";
+import { errorCode, errorMessage } from "../../util/errors.js";
 import { type CheckResult, failed, ok, skipped, withTimeout } from "./result.js";
 
 /**
@@ -80,8 +87,9 @@ export async function checkDisplay(
 ): Promise<CheckResult> {
   const name = "display";
   const display = config.display;
-  if (display.model === "none") return skipped(name, "no display configured (CW_AGENT_DISPLAY_MODEL)");
-  if (display.model === "virtual" || display.model === "virtual-lcd")
+  const kind = displayModel(display.model).kind;
+  if (kind === "none") return skipped(name, "no display configured (CW_AGENT_DISPLAY_MODEL)");
+  if (kind === "virtual")
     return ok(name, `${display.model} display: drawn on the agent's terminal, nothing to probe`);
   const where = `/dev/i2c-${display.bus}${display.address === "auto" ? "" : ` at 0x${display.address.toString(16)}`}`;
   try {

@@ -1,7 +1,11 @@
 import type { AgentConfig } from "../../config/config.js";
 import { ConfigError } from "../../config/config-error.js";
-import { openI2cBus } from "../../indicators/display/i2c.js";
-import { type I2cOpener, type IndicatorConfig, loadIndicatorConfig } from "../../indicators/index.js";
+import {
+  type I2cOpener,
+  type IndicatorConfig,
+  loadIndicatorConfig,
+  openI2cBus,
+} from "../../indicators/index.js";
 import { tryLoadConfig } from "../context.js";
 import {
   checkClockPlausible,

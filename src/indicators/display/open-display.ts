@@ -1,11 +1,10 @@
+import { errorCode } from "../../util/errors.js";
 import type { DisplayConfig } from "../config.js";
-import { OLED_ADDRESSES, PCF8574_ADDRESSES } from "../config.js";
 import type { Timers } from "../timers.js";
 import type { Display } from "./display.js";
-import { Hd44780Display } from "./hd44780.js";
 import type { I2cBus, I2cOpener } from "./i2c.js";
-import { OledDisplay } from "./oled.js";
-import { type Terminal, VirtualLcd, VirtualOled } from "./virtual.js";
+import { type BusDevice, displayModel } from "./models.js";
+import type { Terminal } from "./virtual.js";
 
 export interface DisplayOpenOptions {
   readonly config: DisplayConfig;
@@ -26,57 +25,53 @@ export class DisplayNotFoundError extends Error {
 /** Opens the bus, finds the display and returns an uninitialised driver. Called again after every outage. */
 export async function openDisplay(options: DisplayOpenOptions): Promise<Display> {
   const { config, openBus, timers, terminal } = options;
-  if (config.model === "virtual") return new VirtualOled(terminal, config.virtualStyle);
-  if (config.model === "virtual-lcd") return new VirtualLcd(terminal, config.lcd.columns, config.lcd.rows);
-  if (config.model === "none") throw new Error("no display configured");
+  const model = displayModel(config.model);
+  if (model.createVirtual !== undefined)
+    return model.createVirtual(terminal, config.virtualStyle, config.lcd);
+  if (model.kind !== "bus") throw new Error("no display configured");
 
   const bus = await openBus(config.bus);
   try {
-    const found = await locate(bus, config);
-    if (found.kind === "lcd") {
-      return new Hd44780Display(bus, found.address, config.lcd.columns, config.lcd.rows, timers);
-    }
-    const controller = config.model === "sh1106" ? "sh1106" : "ssd1306";
-    return new OledDisplay(bus, found.address, controller, config.rotation);
+    const { device, address } = await locate(bus, config, model.devices);
+    return device.create({ bus, address, rotation: config.rotation, lcd: config.lcd, timers });
   } catch (error) {
     await bus.close().catch(() => {});
     throw error;
   }
 }
 
+/** The first device of the model that answers, at the configured address or at its usual ones. */
 async function locate(
   bus: I2cBus,
   config: DisplayConfig,
-): Promise<{ kind: "oled" | "lcd"; address: number }> {
-  const oledCandidates = config.model === "hd44780" ? [] : OLED_ADDRESSES;
-  const lcdCandidates = config.model === "ssd1306" || config.model === "sh1106" ? [] : PCF8574_ADDRESSES;
+  devices: readonly BusDevice[],
+): Promise<{ device: BusDevice; address: number }> {
   if (config.address !== "auto") {
     // An explicit address is trusted, but probed so a missing display fails here and not mid-init.
-    // With model auto, 0x3C/0x3D mean an OLED (PCF8574A backpacks there need model hd44780).
-    const kind = oledCandidates.includes(config.address) ? "oled" : "lcd";
-    if (await answers(bus, kind, config.address)) return { kind, address: config.address };
-    throw new DisplayNotFoundError(config.bus, [config.address]);
+    const explicit = config.address;
+    const device = devices.find((candidate) => candidate.addresses.includes(explicit)) ?? devices.at(-1);
+    if (device !== undefined && (await answers(bus, device, explicit))) return { device, address: explicit };
+    throw new DisplayNotFoundError(config.bus, [explicit]);
   }
-  for (const address of oledCandidates) {
-    if (await answers(bus, "oled", address)) return { kind: "oled", address };
+  const tried = new Set<number>();
+  for (const device of devices) {
+    for (const address of device.addresses) {
+      // An address an earlier device already claimed (0x3C/0x3D: OLED before PCF8574A) is not retried.
+      if (tried.has(address)) continue;
+      tried.add(address);
+      if (await answers(bus, device, address)) return { device, address };
+    }
   }
-  for (const address of lcdCandidates.filter((candidate) => !oledCandidates.includes(candidate))) {
-    if (await answers(bus, "lcd", address)) return { kind: "lcd", address };
-  }
-  throw new DisplayNotFoundError(config.bus, [...oledCandidates, ...lcdCandidates]);
+  throw new DisplayNotFoundError(config.bus, [...tried]);
 }
 
-/**
- * Probes with transfers that change nothing: the OLED gets a NOP command (0xE3, SSD1306 Table
- * 9-1 and SH1106 alike), the PCF8574 a read of its port. Only "no ACK" errors mean absent.
- */
-async function answers(bus: I2cBus, kind: "oled" | "lcd", address: number): Promise<boolean> {
+/** Only "no ACK" errors mean absent; anything else (permissions, a broken bus) is an error. */
+async function answers(bus: I2cBus, device: BusDevice, address: number): Promise<boolean> {
   try {
-    if (kind === "oled") await bus.writeI2cBlock(address, 0x00, Uint8Array.of(0xe3));
-    else await bus.receiveByte(address);
+    await device.probe(bus, address);
     return true;
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
+    const code = errorCode(error);
     if (code === "ENXIO" || code === "EREMOTEIO" || code === "EIO" || code === "ETIMEDOUT") return false;
     throw error;
   }
