@@ -39,7 +39,9 @@ export const FAST_TIMINGS = {
   CW_AGENT_REGISTRY_CONFLICT_POLL_MS: "300",
   CW_AGENT_REGISTRY_RETRY_MIN_MS: "100",
   CW_AGENT_REGISTRY_RETRY_MAX_MS: "1000",
-  CW_AGENT_REGISTRY_TIMEOUT_MS: "1500",
+  // Long enough for an 8 MiB answer to be cut at 64 KiB on a busy machine; "hang" and "slow" still
+  // show the deadline at work.
+  CW_AGENT_REGISTRY_TIMEOUT_MS: "3000",
   CW_AGENT_RECONNECT_MIN_MS: "100",
   CW_AGENT_RECONNECT_MAX_MS: "1000",
   CW_AGENT_MQTT_CONNECT_TIMEOUT_MS: "2000",

@@ -15,7 +15,7 @@ const bed = agentTestBed({ resetAfterEach: (sim) => sim.setMisbehaviour(null) })
 /** What the agent's warning must say for each way the registry can misbehave. */
 const CASES: [Misbehaviour, RegExp][] = [
   ["refuse", /connection refused/],
-  ["hang", /no complete answer within 1500 ms/],
+  ["hang", /no complete answer within 3000 ms/],
   ["reset", /connection reset|socket hang up/],
   ["http-500", /HTTP 500/],
   ["http-503", /HTTP 503/],
@@ -24,7 +24,7 @@ const CASES: [Misbehaviour, RegExp][] = [
   ["wrong-json", /201 for another username \(someone-else\)/],
   ["huge-json", /response body larger than 65536 bytes/],
   ["redirect", /HTTP 307 redirect to .* not followed/],
-  ["slow", /no complete answer within 1500 ms/],
+  ["slow", /no complete answer within 3000 ms/],
   ["untrusted-tls", /TLS certificate not trusted/],
 ];
 
