@@ -16,6 +16,8 @@ command -v update-binfmts >/dev/null || need+=(binfmt-support)
 command -v aarch64-linux-gnu-g++ >/dev/null || need+=(crossbuild-essential-arm64)
 command -v arm-linux-gnueabihf-g++ >/dev/null || need+=(crossbuild-essential-armhf)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+# mmdebstrap needs it to build a root of a foreign architecture (only a recommendation of its package).
+command -v arch-test >/dev/null || need+=(arch-test)
 if ((${#need[@]})); then
   echo "emulation: installing ${need[*]}"
   apt-get update -qq

@@ -72,6 +72,9 @@ bundle_agent() {
     --target=node20 --minify-whitespace --minify-syntax --legal-comments=none --log-level=warning --metafile="${dest%.js}.meta.json" \
     "--banner:js=import{createRequire as __cwRequire}from'node:module';const require=__cwRequire(import.meta.url);" \
     "${args[@]}" --outfile="$dest"
+  # The entry point's "#!/usr/bin/env node" is for running it from a checkout; the package runs it
+  # with its own node, so it is a plain file.
+  sed -i '1{/^#!/d}' "$dest"
 }
 
 # --- Node.js runtimes from the npm registry --------------------------------------------------------
@@ -163,7 +166,7 @@ Comment: usr/lib/cw-agent/lib/cli.js bundles the agent and the npm modules liste
  /usr/share/doc/cw-agent/licenses/MODULES; the license text of each is in that directory.
 
 Files: *
-Copyright: cw-agent contributors
+Copyright: $(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) cw-agent contributors
 License: MIT
 
 Files: usr/lib/cw-agent/node_modules/*
@@ -185,7 +188,12 @@ EOF
 
 # The overrides naming the bundled runtime do not apply to armhf, which has none.
 lintian_overrides() {
-  { grep -v '^#' "$root/packaging/debian/lintian-overrides" || true; } | { if [[ "$1" == armhf ]]; then grep -v 'usr/lib/cw-agent/node/' || true; else cat; fi; }
+  if [[ "$1" == armhf ]]; then
+    awk '/usr\/lib\/cw-agent\/node\// { comment = ""; next } /^#/ { comment = comment $0 "\n"; next } { printf "%s%s\n", comment, $0; comment = "" }' \
+      "$root/packaging/debian/lintian-overrides"
+  else
+    cat "$root/packaging/debian/lintian-overrides"
+  fi
 }
 
 # --- one package ----------------------------------------------------------------------------------
@@ -231,7 +239,7 @@ build_one() {
 
   copyright "$stage" "$runtime_license" >"$stage/usr/share/doc/cw-agent/copyright"
   printf 'cw-agent (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- %s  %s\n' \
-    "$version" "$version" "$maintainer" "$(date -u -d "@$SOURCE_DATE_EPOCH" -R)" | gzip -9n >"$stage/usr/share/doc/cw-agent/changelog.Debian.gz"
+    "$version" "$version" "$maintainer" "$(date -u -d "@$SOURCE_DATE_EPOCH" -R)" | gzip -9n >"$stage/usr/share/doc/cw-agent/changelog.gz"
   lintian_overrides "$arch" >"$stage/usr/share/lintian/overrides/cw-agent"
 
   for script in postinst prerm postrm; do cp "$root/packaging/debian/$script" "$stage/DEBIAN/$script"; done

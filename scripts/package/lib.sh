@@ -82,9 +82,32 @@ cross_install() {
   (
     cd "$dir"
     npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --cpu="$cpu" --os=linux --libc=glibc "$@"
+    if reuse_addons "$dir" "$arch" "$nodedir"; then exit 0; fi
     CC="$triplet-gcc" CXX="$triplet-g++" LINK="$triplet-g++" AR="$triplet-ar" \
       npm_config_arch="$cpu" npm_config_target_arch="$cpu" npm_config_nodedir="$nodedir" \
       npm_config_build_from_source=true \
       npm rebuild --loglevel=error better-sqlite3 i2c-bus epoll >/dev/null
+    addon_stamp "$arch" "$nodedir" >.cw-agent-addons
   )
+}
+
+ADDONS=(better-sqlite3 i2c-bus epoll)
+
+# What the compiled modules depend on: the target, the headers and the locked module versions (run
+# in the directory with the lock file).
+addon_stamp() { echo "$1 $2 $(sha256sum <package-lock.json | cut -d' ' -f1)"; }
+
+# reuse_addons DIR ARCH NODEDIR: copies the modules compiled by the package build for the same
+# target, headers and lock file (in the same run of CI) instead of compiling them again.
+reuse_addons() {
+  local dir="$1" arch="$2" nodedir="$3" built="$cache/work/$2" module
+  [[ -f "$built/.cw-agent-addons" && "$(cat "$built/.cw-agent-addons")" == "$(addon_stamp "$arch" "$nodedir")" ]] || return 1
+  for module in "${ADDONS[@]}"; do
+    [[ -d "$built/node_modules/$module/build/Release" ]] || return 1
+  done
+  for module in "${ADDONS[@]}"; do
+    rm -rf "$dir/node_modules/$module/build"
+    cp -R "$built/node_modules/$module/build" "$dir/node_modules/$module/build"
+  done
+  log "reusing the native modules compiled for the $arch package"
 }
