@@ -26,7 +26,7 @@ cleanup() {
     done
     [[ -n "${CW_AGENT_ARMHF_ROOT:-}" ]] || rm -rf --one-file-system "$chroot_dir"
   fi
-  rm -rf "$work"
+  rm -rf "$work" "$work.node"
 }
 trap cleanup EXIT
 
@@ -41,7 +41,11 @@ log "prepared in $((SECONDS - started)) s"
 
 case "$arch" in
   arm64)
-    node="$runtime/bin/node"
+    # Outside /root and /home: install.sh (tested by the suite) warns about a node the service's
+    # ProtectHome= would hide.
+    mkdir -p "$work.node/bin"
+    cp "$runtime/bin/node" "$work.node/bin/node"
+    node="$work.node/bin/node"
     log "$("$node" -p '`node ${process.version} on ${process.arch} (${require("os").machine()})`')"
     started=$SECONDS
     PATH="$(dirname "$node"):$PATH" "$node" node_modules/vitest/vitest.mjs run
@@ -51,7 +55,7 @@ case "$arch" in
     if [[ ! -x "$chroot_dir/usr/bin/node" ]]; then
       started=$SECONDS
       log "making a Debian trixie armhf root with nodejs (mmdebstrap)"
-      mmdebstrap --quiet --arch=armhf --variant=minbase --include=nodejs,mosquitto,ca-certificates \
+      mmdebstrap --quiet --arch=armhf --variant=minbase --include=nodejs,mosquitto \
         trixie "$chroot_dir" http://deb.debian.org/debian
       log "root made in $((SECONDS - started)) s"
     fi
