@@ -1,14 +1,15 @@
 import { defineConfig } from "vitest/config";
+import { scaled } from "./test/time-scale.js";
 
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: scaled(60_000),
+    hookTimeout: scaled(60_000),
     // Integration tests start real brokers and agent processes; two cores are the norm here.
     maxWorkers: 2,
+    // `npm test` measures coverage (--coverage); the emulated ARM runs call vitest without it.
     coverage: {
-      enabled: true,
       provider: "v8",
       include: ["src/**/*.ts"],
       reporter: ["text-summary"],

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CredentialStore } from "../../src/storage/credential-store.js";
+import { scaled } from "../time-scale.js";
 
 const CLI = new URL("../../dist/src/cli.js", import.meta.url).pathname;
 
@@ -130,7 +131,7 @@ export class AgentProcess {
     predicate: (line: LogLine) => boolean,
     options: { from?: number; timeoutMs?: number } = {},
   ): Promise<LogLine> {
-    const timeoutMs = options.timeoutMs ?? 20_000;
+    const timeoutMs = options.timeoutMs ?? scaled(20_000);
     let from = options.from ?? 0;
     return new Promise((resolve, reject) => {
       const check = () => {

@@ -2,6 +2,7 @@ import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
 import { CredentialStore } from "../../src/storage/credential-store.js";
+import { scaled } from "../time-scale.js";
 import {
   type AgentProcess,
   FAST_TIMINGS,
@@ -27,7 +28,11 @@ export function simEnv(
   };
 }
 
-export async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+export async function until(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = scaled(20_000),
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# CI stages for the packages and ARM: builds the .deb packages for amd64, arm64 and armhf, checks
+# them with lintian and for reproducibility, runs the unit and integration suite on emulated arm64
+# and armhf, then the package tests (tests/package) for all three, with the armhf package installed
+# by dpkg in the Debian trixie armhf root the armhf suite ran in. Prints the time of each stage.
+# Needs root (binfmt_misc, chroot, mounts).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export DEBIAN_FRONTEND=noninteractive
+
+timings=()
+stage() {
+  local name="$1" started=$SECONDS
+  shift
+  echo "ci: == $name"
+  "$@"
+  timings+=("$(printf '%-28s %4d s' "$name" $((SECONDS - started)))")
+}
+
+need=()
+command -v dpkg-deb >/dev/null || need+=(dpkg-dev)
+command -v lintian >/dev/null || need+=(lintian)
+command -v g++ >/dev/null || need+=(g++ make)
+if ((${#need[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+armhf_root="$(mktemp -d /tmp/cw-agent-armhf-root.XXXXXX)"
+cleanup() {
+  for mount in "$armhf_root/tmp" "$armhf_root/dev" "$armhf_root/proc"; do
+    mountpoint -q "$mount" && umount -l "$mount"
+  done
+  rm -rf --one-file-system "$armhf_root"
+}
+trap cleanup EXIT
+
+# A second build of the amd64 package from the same commit must be byte-identical to the first.
+reproducible() {
+  local again
+  again="$(mktemp -d)"
+  bash scripts/package/build.sh --arch amd64 --out "$again" 2>/dev/null
+  cmp dist/packages/cw-agent_*_amd64.deb "$again"/cw-agent_*_amd64.deb
+  echo "ci: two builds of the amd64 package are identical: $(sha256sum "$again"/*.deb | cut -d' ' -f1)"
+  rm -rf "$again"
+}
+
+lint() {
+  # Errors fail; warnings are listed (the kept ones are explained in docs/packaging.md).
+  lintian --fail-on error --no-tag-display-limit dist/packages/cw-agent_*.deb
+}
+
+package_tests() {
+  mount --bind /proc "$armhf_root/proc"
+  mount --bind /dev "$armhf_root/dev"
+  mount -t tmpfs tmpfs "$armhf_root/tmp"
+  CW_AGENT_PACKAGE_REQUIRED=amd64,arm64,armhf CW_AGENT_PACKAGE_ROOT_ARMHF="$armhf_root" \
+    npx vitest run test/package
+}
+
+stage "emulation setup" bash scripts/ci/emulation-setup.sh
+stage "packages (all)" npm run package --silent -- --arch all
+ls -l dist/packages
+stage "lintian" lint
+stage "reproducible (amd64)" reproducible
+stage "suite on arm64" bash scripts/ci/test-emulated.sh arm64
+stage "suite on armhf" env CW_AGENT_ARMHF_ROOT="$armhf_root" bash scripts/ci/test-emulated.sh armhf
+stage "package tests" package_tests
+
+echo "ci: stage timings"
+printf 'ci:   %s\n' "${timings[@]}"
