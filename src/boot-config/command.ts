@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { readEnvFile } from "../cli/context.js";
 import type { Output } from "../cli/output.js";
 import { loadConfig } from "../config/config.js";
@@ -53,7 +52,8 @@ function resetAsStateOwner(envFile: string): void {
   const stateDir = loadConfig(readEnvFile(envFile)).stateDir;
   if (!existsSync(stateDir)) return;
   const { uid, gid } = statSync(stateDir);
-  const cli = fileURLToPath(new URL("../cli.js", import.meta.url));
+  // The script that runs this command is the CLI, whether built into dist/ or bundled into one file.
+  const cli = process.argv[1] ?? "/opt/cw-agent/dist/src/cli.js";
   const result = spawnSync(process.execPath, [cli, "reset", "--yes", "--env-file", envFile], {
     uid,
     gid,
