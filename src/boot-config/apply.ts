@@ -119,10 +119,14 @@ export function applyBootConfig(options: ApplyBootConfigOptions = {}): ApplyOutc
 
   const stagedCa = `${caTarget}.new`;
   if (caPem !== undefined) writeFileAtomic(stagedCa, caPem, 0o640, options.groupId, false);
-  if (problems.length === 0) {
-    const forValidation = caPem === undefined ? merged : { ...merged, CW_AGENT_CA_FILE: stagedCa };
-    for (const error of configErrors(forValidation))
-      problems.push(locate(error, parsed.settings, caPem, parsed, envFile));
+  // Also with problems found above: the technician gets every bad line in one round trip.
+  const forValidation = caPem === undefined ? merged : { ...merged, CW_AGENT_CA_FILE: stagedCa };
+  const caReported = problems.some(
+    (problem) => problem.line !== undefined && problem.line === caSetting?.line,
+  );
+  for (const error of configErrors(forValidation)) {
+    if (error.variable === "CW_AGENT_CA_FILE" && caReported) continue;
+    problems.push(locate(error, parsed.settings, caPem, parsed, envFile));
   }
 
   if (problems.length > 0) {

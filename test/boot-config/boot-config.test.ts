@@ -216,9 +216,9 @@ describe("applyBootConfig", () => {
     expect(invalid).not.toContain("hunter2");
     const errors = readFileSync(card("cw-agent.txt.errors"), "utf8");
     expect(errors).toContain("previous configuration stays in force");
-    for (const line of [4, 5]) expect(errors).toContain(`line ${line}: `);
+    for (const line of [2, 3, 4, 5]) expect(errors).toContain(`line ${line}: `);
     expect(errors).not.toContain("hunter2");
-    expect(errors.split("\r\n").filter((line) => line.startsWith("line "))).toHaveLength(2);
+    expect(errors.split("\r\n").filter((line) => line.startsWith("line "))).toHaveLength(4);
     expect(logged.some((line) => line.startsWith("error: cw-agent.txt: line 4"))).toBe(true);
   });
 

@@ -23,6 +23,9 @@ pass() { echo "VMTEST PASS $1 $(since "$2") ${3:-}"; }
 fail() {
   echo "VMTEST FAIL $1 $(since "$2") ${3:-}"
   failures=$((failures + 1))
+  # What the host needs to see to tell why, without a login.
+  systemctl --no-pager --lines=0 status cw-agent cw-sim 2>&1 | grep -E '●|Active:|Main PID:|Status:' | sed 's/^/  | /'
+  journalctl --no-pager -o short-monotonic -n 12 -u cw-agent -u cw-sim 2>&1 | cut -c1-300 | sed 's/^/  | /'
 }
 # check NAME START DETAIL CONDITION...: one line, pass when the condition holds.
 check() {
@@ -128,7 +131,8 @@ grant_and_watchdog() {
   nrestarts=$(systemctl show -p NRestarts --value cw-agent)
   t=$(now)
   kill -STOP "$pid"
-  wait_for 120 bash -c "[ \"\$(systemctl show -p MainPID --value cw-agent)\" != $pid ] && systemctl show -p StatusText --value cw-agent | grep -q ^Online"
+  # A new main process that is online again; StatusText alone may still be the old process's.
+  wait_for 120 bash -c "[ \"\$(systemctl show -p NRestarts --value cw-agent)\" -gt $nrestarts ] && [ \"\$(systemctl show -p MainPID --value cw-agent)\" -ne 0 ] && [ \"\$(systemctl show -p MainPID --value cw-agent)\" -ne $pid ] && systemctl show -p StatusText --value cw-agent | grep -q ^Online"
   check 2-watchdog-restart "$t" "pid $pid -> $(main_pid), NRestarts $nrestarts -> $(systemctl show -p NRestarts --value cw-agent), WatchdogUSec=$(systemctl show -p WatchdogUSec --value cw-agent)" \
     bash -c "[ \"\$(systemctl show -p MainPID --value cw-agent)\" != $pid ] && journalctl -u cw-agent --no-pager | grep -q 'Watchdog timeout' && systemctl show -p StatusText --value cw-agent | grep -q ^Online"
   check 2-same-credentials "$t" "registration requests $calls -> $(register_calls)" \
