@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Builds the Debian packages of cw-agent: the agent bundled into one JavaScript file, its native
+# modules compiled for the target CPU and Node.js ABI, and (amd64, arm64) the Node.js runtime.
+# Only the npm registry and Debian's apt repositories are used; nothing runs npm or a compiler on
+# the device. Layout, runtimes and the reasons behind them: docs/packaging.md.
+#
+#   scripts/package/build.sh --arch arm64|armhf|amd64|all [--out DIR]
+#
+# Needs: node and npm, dpkg-deb, gcc/g++ and crossbuild-essential-arm64 / -armhf for ARM.
+# Downloaded runtimes are cached in ${XDG_CACHE_HOME:-~/.cache}/cw-agent-build, keyed by package,
+# version and integrity, and verified against the pinned integrity on every use.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$root/scripts/package"
+out="$root/dist/packages"
+arches=()
+
+# shellcheck source=scripts/package/lib.sh
+source "$here/lib.sh"
+
+while (($#)); do
+  case "$1" in
+    --arch)
+      [[ $# -ge 2 ]] || die "--arch needs a value"
+      case "$2" in
+        all) arches+=(amd64 arm64 armhf) ;;
+        amd64 | arm64 | armhf) arches+=("$2") ;;
+        *) die "unknown architecture '$2' (amd64, arm64, armhf or all)" ;;
+      esac
+      shift 2
+      ;;
+    --out)
+      [[ $# -ge 2 ]] || die "--out needs a value"
+      out="$(mkdir -p "$2" && cd "$2" && pwd)"
+      shift 2
+      ;;
+    -h | --help)
+      sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+((${#arches[@]})) || die "no --arch given (amd64, arm64, armhf or all)"
+
+mkdir -p "$cache/runtimes" "$out"
+cd "$root"
+
+version="$(node -p 'require("./package.json").version')"
+# Release builds name the real maintainer; the default is a reserved, undeliverable address.
+maintainer="${CW_AGENT_PACKAGE_MAINTAINER:-cw-agent maintainers <maintainers@cw-agent.invalid>}"
+# Every file in the package gets this time, so two builds of one commit are identical.
+if [[ -z "${SOURCE_DATE_EPOCH:-}" ]]; then
+  SOURCE_DATE_EPOCH="$(git log -1 --format=%ct 2>/dev/null || echo 0)"
+fi
+export SOURCE_DATE_EPOCH
+export TZ=UTC LC_ALL=C
+
+# --- the agent, bundled (architecture-independent) ------------------------------------------------
+
+# Native modules stay outside the bundle: they locate their .node files relative to their own
+# package directory. Everything else, including mqtt and pino, becomes one file, so start-up reads
+# one file instead of hundreds from an SD card.
+NATIVE_EXTERNALS=(better-sqlite3 i2c-bus onoff)
+
+bundle_agent() {
+  local dest="$1" args=()
+  for module in "${NATIVE_EXTERNALS[@]}"; do args+=("--external:$module"); done
+  # Bundled CommonJS dependencies call require() for Node's built-in modules; an ES module has none.
+  "$root/node_modules/.bin/esbuild" "$root/src/cli.ts" --bundle --platform=node --format=esm \
+    --target=node20 --minify-whitespace --minify-syntax --legal-comments=none --log-level=warning --metafile="${dest%.js}.meta.json" \
+    "--banner:js=import{createRequire as __cwRequire}from'node:module';const require=__cwRequire(import.meta.url);" \
+    "${args[@]}" --outfile="$dest"
+}
+
+# --- Node.js runtimes from the npm registry --------------------------------------------------------
+
+# --- native modules -------------------------------------------------------------------------------
+
+# Files of each production module that the agent needs at run time: its JavaScript, the compiled
+# addon, the license. Sources, build trees and documentation stay out.
+RUNTIME_MODULES=(
+  "better-sqlite3 package.json LICENSE lib build/Release/better_sqlite3.node"
+  "bindings package.json LICENSE.md bindings.js"
+  "file-uri-to-path package.json LICENSE index.js"
+  "i2c-bus package.json LICENSE i2c-bus.js build/Release/i2c.node"
+  "onoff package.json LICENSE onoff.js"
+  "epoll package.json LICENSE epoll.js build/Release/epoll.node"
+  "lodash.debounce package.json LICENSE index.js"
+)
+
+# build_addons ARCH NODEDIR DEST: the production modules, compiled with the cross toolchain
+# against NODEDIR's headers, copied to DEST/node_modules.
+build_addons() {
+  local arch="$1" nodedir="$2" dest="$3" triplet work spec module file
+  triplet="$(triplet_of "$arch")"
+  # A fixed directory: compilers write the build path into the objects, and the build id with it.
+  work="$cache/work/$arch"
+  rm -rf -- "$work"
+  mkdir -p "$work"
+  cp "$root/package.json" "$root/package-lock.json" "$work/"
+  cross_install "$work" "$arch" "$nodedir" --omit=dev
+  for spec in "${RUNTIME_MODULES[@]}"; do
+    read -r module files <<<"$spec"
+    for file in $files; do
+      [[ -e "$work/node_modules/$module/$file" ]] || die "$module has no $file after the build"
+      mkdir -p "$dest/node_modules/$module/$(dirname "$file")"
+      cp -R "$work/node_modules/$module/$file" "$dest/node_modules/$module/$file"
+    done
+  done
+  while IFS= read -r -d '' file; do
+    "$triplet-strip" --strip-unneeded "$file"
+  done < <(find "$dest/node_modules" -name '*.node' -print0)
+}
+
+# --- package metadata -----------------------------------------------------------------------------
+
+# Depends: the C and C++ runtime versions the binaries ask for (what dpkg-shlibdeps would find,
+# without needing the target's libraries installed).
+elf_depends() {
+  local stage="$1" triplet="$2" glibc glibcxx gcc_major
+  local -a elves
+  mapfile -d '' elves < <(find "$stage" -type f \( -name '*.node' -o -path '*/bin/node' \) -print0)
+  glibc="$("$triplet-objdump" -T "${elves[@]}" 2>/dev/null | grep -o 'GLIBC_2\.[0-9]*' | sort -t. -k2,2n -u | tail -1)"
+  glibcxx="$("$triplet-objdump" -T "${elves[@]}" 2>/dev/null | grep -o 'GLIBCXX_3\.4\.[0-9]*' | sort -t. -k3,3n -u | tail -1)"
+  local depends="libc6 (>= ${glibc#GLIBC_})"
+  if [[ -n "$glibcxx" ]]; then
+    # GLIBCXX_3.4.N first shipped with: 28 gcc 9, 29 gcc 11, 30 gcc 12, 31 gcc 13, 32 gcc 14.
+    case "${glibcxx#GLIBCXX_3.4.}" in
+      2[0-8]) gcc_major=9 ;;
+      29) gcc_major=11 ;;
+      30) gcc_major=12 ;;
+      31) gcc_major=13 ;;
+      *) gcc_major=14 ;;
+    esac
+    depends+=", libstdc++6 (>= $gcc_major), libgcc-s1"
+  fi
+  echo "$depends"
+}
+
+installed_size() { du -sk --apparent-size "$1" | cut -f1; }
+
+# The packaged units are the repository's, with ExecStart pointing at the packaged agent.
+package_unit() {
+  local from="$1" to="$2" node="$3" pattern='^ExecStart=/usr/bin/node /opt/cw-agent/dist/src/cli\.js run$'
+  [[ "$(grep -c "$pattern" "$from")" == 1 ]] ||
+    die "$from has no line 'ExecStart=/usr/bin/node /opt/cw-agent/dist/src/cli.js run' to point at the package"
+  sed -e "s#$pattern#ExecStart=$node /usr/lib/cw-agent/lib/cli.js run#" \
+    -e 's#^\(\# Installed by\) install\.sh into /etc/systemd/system#\1 the cw-agent package into /lib/systemd/system#' \
+    "$from" >"$to"
+}
+
+# copyright STAGE RUNTIME_LICENSE: the machine-readable copyright file. The license texts of the
+# modules in the bundle are copied next to it, one file each.
+copyright() {
+  local stage="$1" runtime_license="$2" name ver license file doc="$1/usr/share/doc/cw-agent"
+  mkdir -p "$doc/licenses"
+  cat <<EOF
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: cw-agent
+Comment: usr/lib/cw-agent/lib/cli.js bundles the agent and the npm modules listed in
+ /usr/share/doc/cw-agent/licenses/MODULES; the license text of each is in that directory.
+
+Files: *
+Copyright: cw-agent contributors
+License: MIT
+
+Files: usr/lib/cw-agent/node_modules/*
+Copyright: the authors named in each module's LICENSE file
+License: MIT
+EOF
+  if [[ -n "$runtime_license" ]]; then
+    printf '\nFiles: usr/lib/cw-agent/node/*\nCopyright: Node.js contributors and the authors of its dependencies\n'
+    printf 'License: Node.js\n See /usr/lib/cw-agent/node/LICENSE: the MIT license of Node.js followed by the\n licenses of the libraries built into the node binary.\n'
+  fi
+  printf '\nLicense: MIT\n'
+  sed -e 's/^[[:space:]]*$/./' -e 's/^/ /' "$root/packaging/debian/mit-license"
+  while IFS=$'\t' read -r name ver license file; do
+    [[ -n "$file" ]] || die "bundled module $name@$ver has no license file"
+    cp "$file" "$doc/licenses/${name//\//_}@$ver"
+    printf '%s@%s\t%s\n' "$name" "$ver" "$license" >>"$doc/licenses/MODULES"
+  done < <(node "$root/dist/scripts/package/bundled-licenses.js" "$cache/bundle/cli.meta.json" "$root")
+}
+
+# The overrides naming the bundled runtime do not apply to armhf, which has none.
+lintian_overrides() {
+  { grep -v '^#' "$root/packaging/debian/lintian-overrides" || true; } | { if [[ "$1" == armhf ]]; then grep -v 'usr/lib/cw-agent/node/' || true; else cat; fi; }
+}
+
+# --- one package ----------------------------------------------------------------------------------
+
+build_one() {
+  local arch="$1" triplet runtime nodedir node_path stage deb depends started
+  started=$SECONDS
+  triplet="$(triplet_of "$arch")"
+  runtime="$(fetch_runtime "$arch")"
+  nodedir="$runtime"
+  stage="$cache/stage/$arch"
+  rm -rf -- "$stage"
+  mkdir -p "$stage/DEBIAN" "$stage/usr/lib/cw-agent/lib" "$stage/usr/bin" "$stage/lib/systemd/system" \
+    "$stage/etc/cw-agent" "$stage/usr/share/doc/cw-agent" "$stage/usr/share/lintian/overrides"
+
+  local lib="$stage/usr/lib/cw-agent" runtime_license=""
+  if [[ "$arch" == armhf ]]; then
+    # Debian's nodejs (trixie: 20.19): the registry's armv7l build only supplies the headers.
+    node_path=/usr/bin/node
+  else
+    mkdir -p "$lib/node/bin"
+    cp "$runtime/bin/node" "$lib/node/bin/node"
+    # The official binary carries debug information: a third of its size, unused on a gateway.
+    # The dynamic symbol table that native modules link against stays.
+    "$triplet-strip" --strip-unneeded "$lib/node/bin/node"
+    cp "$runtime/LICENSE" "$lib/node/LICENSE"
+    runtime_license="$runtime/LICENSE"
+    node_path=/usr/lib/cw-agent/node/bin/node
+  fi
+
+  log "$arch: building native modules for $(basename "$(dirname "$runtime")")"
+  build_addons "$arch" "$nodedir" "$lib"
+  cp "$cache/bundle/cli.js" "$lib/lib/cli.js"
+  # The agent reads its version and the earliest plausible clock from this file.
+  node -e 'const p=require(process.argv[1]); process.stdout.write(JSON.stringify({name:p.name,version:p.version,private:true,type:"module"},null,2)+"\n")' \
+    "$root/package.json" >"$lib/package.json"
+
+  printf '#!/bin/sh\n# The cw-agent command: the agent and its Node.js runtime live in /usr/lib/cw-agent.\nexec %s /usr/lib/cw-agent/lib/cli.js "$@"\n' \
+    "$node_path" >"$stage/usr/bin/cw-agent"
+  package_unit "$root/systemd/cw-agent.service" "$stage/lib/systemd/system/cw-agent.service" "$node_path"
+  package_unit "$root/systemd/cw-agent@.service" "$stage/lib/systemd/system/cw-agent@.service" "$node_path"
+  cp "$root/systemd/cw-agent.env" "$stage/etc/cw-agent/cw-agent.env"
+
+  copyright "$stage" "$runtime_license" >"$stage/usr/share/doc/cw-agent/copyright"
+  printf 'cw-agent (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- %s  %s\n' \
+    "$version" "$version" "$maintainer" "$(date -u -d "@$SOURCE_DATE_EPOCH" -R)" | gzip -9n >"$stage/usr/share/doc/cw-agent/changelog.Debian.gz"
+  lintian_overrides "$arch" >"$stage/usr/share/lintian/overrides/cw-agent"
+
+  for script in postinst prerm postrm; do cp "$root/packaging/debian/$script" "$stage/DEBIAN/$script"; done
+  echo /etc/cw-agent/cw-agent.env >"$stage/DEBIAN/conffiles"
+
+  depends="$(elf_depends "$stage" "$triplet")"
+  # useradd and groupadd. deb-systemd-helper comes with init-system-helpers, which is essential.
+  depends+=", passwd"
+  [[ "$arch" == armhf ]] && depends+=", nodejs (>= 20.19), nodejs (<< 21)"
+  sed -e "s/@VERSION@/$version/" -e "s|@MAINTAINER@|$maintainer|" -e "s/@ARCH@/$arch/" -e "s/@DEPENDS@/$depends/" \
+    -e "s/@INSTALLED_SIZE@/$(installed_size "$stage")/" \
+    "$root/packaging/debian/control" >"$stage/DEBIAN/control"
+
+  # Fixed modes, owners and times: the package depends only on the inputs.
+  find "$stage" -type d -exec chmod 0755 {} +
+  find "$stage" -type f -exec chmod 0644 {} +
+  chmod 0755 "$stage/usr/bin/cw-agent" "$stage"/DEBIAN/{postinst,prerm,postrm}
+  [[ -f "$lib/node/bin/node" ]] && chmod 0755 "$lib/node/bin/node"
+  chmod 0750 "$stage/etc/cw-agent"
+  chmod 0640 "$stage/etc/cw-agent/cw-agent.env"
+  find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+
+  deb="$out/cw-agent_${version}_$arch.deb"
+  dpkg-deb --root-owner-group -Zxz -z6 --threads-max=2 --build "$stage" "$deb" >/dev/null
+  log "$arch: $deb ($(du -k "$deb" | cut -f1) KiB, $((SECONDS - started)) s)"
+}
+
+started=$SECONDS
+mkdir -p "$cache/bundle"
+bundle_agent "$cache/bundle/cli.js"
+for arch in "${arches[@]}"; do build_one "$arch"; done
+log "done in $((SECONDS - started)) s"
