@@ -21,8 +21,10 @@ service. On a Raspberry Pi with a display configured in the environment file it 
 Running it again changes nothing unless the agent itself changed.
 
 Options:
-  --instance NAME  Use the template unit cw-agent@NAME.service: settings in /etc/cw-agent/NAME.env,
-                   state in /var/lib/cw-agent/NAME. With --uninstall: remove only that instance.
+  --instance NAME  Use the template unit cw-agent@NAME.service: settings in
+                   /etc/cw-agent/cw-agent@NAME.env, state in /var/lib/cw-agent@NAME. With
+                   --uninstall: remove only that instance. Instances of an older layout
+                   (/etc/cw-agent/NAME.env, /var/lib/cw-agent/NAME) are moved on every install.
   --root DIR       Install into the staging root DIR instead of / (DESTDIR in the environment does
                    the same). Nothing outside DIR is touched: users and groups are added to
                    DIR/etc/passwd and DIR/etc/group; systemctl, apt-get and npm are not run.
@@ -99,14 +101,18 @@ readonly OPT="$ROOT/opt/cw-agent"
 readonly ETC="$ROOT/etc/cw-agent"
 readonly UNIT_DIR="$ROOT/etc/systemd/system"
 readonly STATE="$ROOT/var/lib/cw-agent"
+# Every path of an instance carries the "@" the default agent's paths never have: no instance name
+# can reach the default agent's files or directories.
 if [[ -n "$INSTANCE" ]]; then
   UNIT="cw-agent@$INSTANCE.service"
-  ENV_FILE="$ETC/$INSTANCE.env"
+  ENV_FILE="$ETC/cw-agent@$INSTANCE.env"
+  INSTANCE_STATE="$ROOT/var/lib/cw-agent@$INSTANCE"
 else
   UNIT="cw-agent.service"
   ENV_FILE="$ETC/cw-agent.env"
+  INSTANCE_STATE=""
 fi
-readonly UNIT ENV_FILE
+readonly UNIT ENV_FILE INSTANCE_STATE
 
 CHANGED=no
 UNITS_CHANGED=no
@@ -385,9 +391,62 @@ install_cli() {
     install_content "$ROOT/usr/local/bin/cw-agent" 0755 || true
 }
 
+# Before the "@" layout, instances kept /etc/cw-agent/NAME.env and /var/lib/cw-agent/NAME (inside
+# the default agent's state directory). Moves each to its new name, credentials included so the
+# instance does not pair again, with the unit stopped for the move and started again afterwards.
+migrate_instance_layout() {
+  local dir name unit was_active
+  for dir in "$STATE"/*/; do
+    [[ -d "$dir" ]] || continue
+    name="$(basename -- "$dir")"
+    [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] || continue
+    [[ -e "$ROOT/var/lib/cw-agent@$name" ]] && continue
+    unit="cw-agent@$name.service"
+    was_active=no
+    if systemd_running && systemctl is-active --quiet "$unit"; then
+      was_active=yes
+      systemctl stop "$unit"
+    fi
+    mv -- "${dir%/}" "$ROOT/var/lib/cw-agent@$name"
+    if [[ -f "$ETC/$name.env" && ! -e "$ETC/cw-agent@$name.env" ]]; then
+      if [[ "$name" == cw-agent ]]; then
+        # That old instance shared the default agent's file: copy it, the default agent keeps it.
+        cp -p -- "$ETC/$name.env" "$ETC/cw-agent@$name.env"
+      else
+        mv -- "$ETC/$name.env" "$ETC/cw-agent@$name.env"
+      fi
+    fi
+    CHANGED=yes
+    log "moved instance $name to the new layout: /var/lib/cw-agent@$name, /etc/cw-agent/cw-agent@$name.env"
+    if [[ "$was_active" == yes ]]; then
+      systemctl daemon-reload
+      systemctl start "$unit"
+    fi
+  done
+}
+
 display_configured() {
   [[ -f "$ENV_FILE" ]] &&
     grep -Eiq '^[[:space:]]*CW_AGENT_DISPLAY_MODEL=["'\'']?(auto|ssd1306|sh1106|hd44780)(["'\'']|[[:space:]]|$)' "$ENV_FILE"
+}
+
+# True when the last i2c / i2c_arm setting outside conditional sections (before the first section
+# filter, or under [all]) switches I2C on: only such a line applies to every Raspberry Pi model.
+i2c_enabled_for_all_models() {
+  awk '
+    BEGIN { global = 1; state = "" }
+    /^[[:space:]]*\[/ { global = ($0 ~ /^[[:space:]]*\[all\][[:space:]]*$/); next }
+    global && /^[[:space:]]*dtparam=/ {
+      line = $0; sub(/#.*/, "", line)
+      n = split(substr(line, index(line, "=") + 1), params, ",")
+      for (i = 1; i <= n; i++) {
+        gsub(/[[:space:]]/, "", params[i])
+        if (params[i] ~ /^i2c(_arm)?(=on)?$/) state = "on"
+        else if (params[i] ~ /^i2c(_arm)?=off$/) state = "off"
+      }
+    }
+    END { exit (state == "on" ? 0 : 1) }
+  ' "$1"
 }
 
 # Raspberry Pi OS Bookworm reads /boot/firmware/config.txt; /boot/config.txt is only a pointer
@@ -403,13 +462,22 @@ enable_i2c() {
     warn "a display is configured but no config.txt was found: enable I2C with raspi-config"
     return 0
   fi
-  if ! grep -Eq '^[[:space:]]*dtparam=([^#]*,)?i2c(_arm)?=on([,[:space:]]|$)' "$config"; then
+  if ! i2c_enabled_for_all_models "$config"; then
     cp -p -- "$config" "$config.cw-agent-backup"
-    if grep -Eq '^[[:space:]]*#?[[:space:]]*dtparam=i2c_arm=(on|off)[[:space:]]*$' "$config"; then
-      sed -i -E '0,/^[[:space:]]*#?[[:space:]]*dtparam=i2c_arm=(on|off)[[:space:]]*$/s//dtparam=i2c_arm=on/' "$config"
-    else
-      printf '\n[all]\n# Added by cw-agent install.sh for the display\ndtparam=i2c_arm=on\n' >>"$config"
-    fi
+    # Uncomment (or switch on) the first i2c_arm line that applies to every model; without one,
+    # append a block under [all]. Lines inside conditional sections ([cm4], [pi0], ...) are left as
+    # they are: switching one of those on (as earlier versions did) enabled I2C on that model only.
+    awk '
+      /^[[:space:]]*\[/ { global = ($0 ~ /^[[:space:]]*\[all\][[:space:]]*$/) }
+      BEGIN { global = 1 }
+      global && !done && /^[[:space:]]*#?[[:space:]]*dtparam=i2c_arm=(on|off)[[:space:]]*$/ {
+        print "dtparam=i2c_arm=on"; done = 1; next
+      }
+      { print }
+      END { if (!done) printf "\n[all]\n# Added by cw-agent install.sh for the display\ndtparam=i2c_arm=on\n" }
+    ' "$config" >"$config.cw-agent-new"
+    cat "$config.cw-agent-new" >"$config"
+    rm -f -- "$config.cw-agent-new"
     CHANGED=yes
     log "enabled I2C in ${config#"$ROOT"} (backup: ${config#"$ROOT"}.cw-agent-backup); reboot to apply"
   fi
@@ -449,6 +517,7 @@ do_install() {
   install_file "$SRC/package.json" "$OPT/package.json" 0644 || true
   install_file "$SRC/package-lock.json" "$OPT/package-lock.json" 0644 || true
   install_node_modules
+  migrate_instance_layout
   install_env_file
   install_units
   install_cli
@@ -503,9 +572,9 @@ do_uninstall() {
   if [[ -n "$INSTANCE" ]]; then
     if [[ "$PURGE" == yes ]]; then
       remove_path "$ENV_FILE"
-      remove_path "$STATE/$INSTANCE"
+      remove_path "$INSTANCE_STATE"
     else
-      log "kept ${ENV_FILE#"$ROOT"} and /var/lib/cw-agent/$INSTANCE (credentials); --purge removes them"
+      log "kept ${ENV_FILE#"$ROOT"} and ${INSTANCE_STATE#"$ROOT"} (credentials); --purge removes them"
     fi
     log "the agent itself stays installed; run --uninstall without --instance to remove it"
     return 0
@@ -519,6 +588,10 @@ do_uninstall() {
   if [[ "$PURGE" == yes ]]; then
     remove_path "$ETC"
     remove_path "$STATE"
+    local instance_state
+    for instance_state in "$ROOT"/var/lib/cw-agent@*; do
+      [[ -e "$instance_state" ]] && remove_path "$instance_state"
+    done
     if [[ "$STAGING" == yes ]]; then
       staged_remove_account
     else

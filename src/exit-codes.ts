@@ -6,7 +6,12 @@ export const EXIT_FAILURE = 1;
 export const EXIT_NOT_RUNNING = 3;
 /** EX_USAGE: bad command line. */
 export const EXIT_USAGE = 64;
-/** EX_CANTCREAT: the state directory cannot be created or written. */
+/**
+ * EX_DATAERR: the database was written by a newer cw-agent. Only a newer agent (or moving the file
+ * aside) can fix that, so systemd must not restart on it.
+ */
+export const EXIT_DATABASE_TOO_NEW = 65;
+/** EX_CANTCREAT: the state directory cannot be created or written, or belongs to another user. */
 export const EXIT_CANTCREAT = 73;
 /** EX_TEMPFAIL: the state directory is in use by another agent; systemd tries again later. */
 export const EXIT_TEMPFAIL = 75;

@@ -66,6 +66,8 @@ interface CallerIdentity {
 export const HUGE_JSON_BYTES = 8 * 1024 * 1024;
 export const SLOW_BYTE_INTERVAL_MS = 1000;
 export const RETRY_AFTER_SECONDS = 1;
+/** `wrong-json` grants somebody else: the one 201 an agent must not take as its own grant. */
+export const OTHER_USERNAME = "someone-else";
 
 const PROXY_ERROR_PAGE =
   "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n" +
@@ -312,13 +314,13 @@ export class RegistryServers {
         response.end(PROXY_ERROR_PAGE);
         return 502;
       case "malformed-json": {
-        const text = `{"username": ${JSON.stringify(identity.username)}, "permissions": [`;
-        response.writeHead(201, { "content-type": "application/json" });
+        const text = `{"error": "bad request for ${identity.username ?? ""}", "details": [`;
+        response.writeHead(400, { "content-type": "application/json" });
         response.end(text);
-        return 201;
+        return 400;
       }
       case "wrong-json":
-        sendJson(response, 201, { foo: 1 });
+        sendJson(response, 201, { username: OTHER_USERNAME, permissions: [] });
         return 201;
       case "huge-json":
         this.sendHugeJson(response, identity);

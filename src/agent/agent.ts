@@ -65,6 +65,12 @@ export class Agent {
         "State directory was readable by others; changed its mode to 0700",
       );
     this.lock = StateDirLock.acquire(config.stateDir);
+    if (this.lock.pidFileError !== undefined) {
+      logger.warn(
+        { stateDir: config.stateDir },
+        `Cannot write the pid file (${this.lock.pidFileError}); it only names this process in the message of a second agent, so running on`,
+      );
+    }
     try {
       this.store = CredentialStore.open(config.stateDir, {
         onCorrupt: ({ path, movedTo, reason }) =>

@@ -1,7 +1,13 @@
-import { type AgentConfig, loadConfig } from "../config/config.js";
+import { type AgentConfig, hostForUrl, loadConfig } from "../config/config.js";
 import { ConfigError, EXIT_CONFIG } from "../config/config-error.js";
 import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
-import { EXIT_CANTCREAT, EXIT_FAILURE, EXIT_OK, EXIT_TEMPFAIL } from "../exit-codes.js";
+import {
+  EXIT_CANTCREAT,
+  EXIT_DATABASE_TOO_NEW,
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_TEMPFAIL,
+} from "../exit-codes.js";
 import {
   createIndicators,
   type IndicatorConfig,
@@ -24,6 +30,8 @@ const STOP_DEADLINE_MS = 5_000;
  * expected failure (bad configuration, state directory in use or unusable).
  */
 export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // Everything the agent creates holds or guards a secret: owner-only, whatever umask it was given.
+  process.umask(0o077);
   let config: AgentConfig;
   let indicatorConfig: IndicatorConfig;
   try {
@@ -40,6 +48,17 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
 
   const logger = createLogger({ level: config.logLevel });
   logger.info("Starting in distributed (edge) mode");
+  const cleartext = [
+    ...(config.registry.baseUrl.protocol === "http:" ? [`registry ${config.registry.baseUrl.origin}`] : []),
+    ...(config.mqtt.scheme === "mqtt"
+      ? [`broker mqtt://${hostForUrl(config.mqtt.host)}:${config.mqtt.port}`]
+      : []),
+  ];
+  if (cleartext.length > 0) {
+    logger.warn(
+      `The password is sent in cleartext to the ${cleartext.join(" and the ")}: anyone on the network path can read it. Use https:// (CW_AGENT_REGISTRY_URL) and CYBUS_MQTT_SCHEME=mqtts with CW_AGENT_CA_FILE`,
+    );
+  }
   if (config.tls.trustAllCerts) {
     logger.warn(
       "CYBUS_TRUST_ALL_CERTS=true: TLS certificates of the registry and the broker are NOT verified. Use this for development only; set CW_AGENT_CA_FILE instead",
@@ -117,7 +136,8 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     if (stopping !== undefined) await control?.close();
   }
   // Ready once configuration, storage and indicators are up: MQTT may take forever on a plant network.
-  void notifier.ready();
+  // Not when a signal came during start-up: the unit is stopping, not ready.
+  if (stopping === undefined) void notifier.ready();
 
   if (stopping === undefined) agent.start();
   await agent.finished;
@@ -142,7 +162,7 @@ function exitCodeForOpenFailure(error: unknown, logger: Logger): number {
   }
   if (error instanceof DatabaseFromNewerVersionError) {
     logger.fatal({ path: error.path }, error.message);
-    return EXIT_FAILURE;
+    return EXIT_DATABASE_TOO_NEW;
   }
   logger.fatal({ err: error }, `Cannot open the agent's storage: ${(error as Error).message}`);
   return EXIT_FAILURE;

@@ -29,7 +29,7 @@ Commands:
 
 Options of status, check, reset, identify and pairing-id:
   --instance NAME     the agent of the template unit cw-agent@NAME (settings from
-                      /etc/cw-agent/NAME.env, state in /var/lib/cw-agent/NAME)
+                      /etc/cw-agent/cw-agent@NAME.env, state in /var/lib/cw-agent@NAME)
   --env-file FILE     also read settings from FILE (default when CYBUS_AGENT_NAME is unset:
                       /etc/cw-agent/cw-agent.env, if it exists)
 
@@ -78,7 +78,7 @@ export interface SettingsSource {
 /**
  * The settings a command sees, rebuilt the way systemd builds the service's environment.
  * `--instance NAME` adds what cw-agent@NAME.service sets itself (the agent name, its own state and
- * runtime directories) under its NAME.env, so the CLI reaches that agent and no other. Without
+ * runtime directories) under its cw-agent@NAME.env, so the CLI reaches that agent and no other. Without
  * options, a technician's shell that has no CYBUS_AGENT_NAME gets the default unit's file, so
  * `sudo cw-agent status` just works.
  */
@@ -96,11 +96,11 @@ export function settingsEnvironment(
     }
     const unitSettings = {
       CYBUS_AGENT_NAME: instance,
-      STATE_DIRECTORY: `/var/lib/cw-agent/${instance}`,
-      RUNTIME_DIRECTORY: `/run/cw-agent/${instance}`,
+      STATE_DIRECTORY: `/var/lib/cw-agent@${instance}`,
+      RUNTIME_DIRECTORY: `/run/cw-agent@${instance}`,
     };
     // EnvironmentFile= overrides Environment= in systemd, so the file comes last here too.
-    return { ...env, ...unitSettings, ...readEnvFile(envFile ?? join(envDir, `${instance}.env`)) };
+    return { ...env, ...unitSettings, ...readEnvFile(envFile ?? join(envDir, `cw-agent@${instance}.env`)) };
   }
   if (envFile !== undefined) return { ...env, ...readEnvFile(envFile) };
   const defaultFile = join(envDir, "cw-agent.env");

@@ -72,11 +72,17 @@ export function loadConfig(env: Env = process.env): AgentConfig {
   if (!isAbsolute(stateDir)) throw new ConfigError("CW_AGENT_STATE_DIR", stateDir, "an absolute path");
 
   const topicPrefix = read.string(env, "CW_AGENT_TOPIC_PREFIX", `cw-agent/${agentName}`);
-  if (/[#+\0]/.test(topicPrefix) || topicPrefix.startsWith("/") || topicPrefix.endsWith("/")) {
+  // Brokers reserve topics starting with "$" ($SYS, $share) and drop client publishes there.
+  if (
+    /[#+\0]/.test(topicPrefix) ||
+    topicPrefix.startsWith("/") ||
+    topicPrefix.endsWith("/") ||
+    topicPrefix.startsWith("$")
+  ) {
     throw new ConfigError(
       "CW_AGENT_TOPIC_PREFIX",
       topicPrefix,
-      "an MQTT topic without wildcards (+, #) and without leading or trailing '/'",
+      "an MQTT topic without wildcards (+, #), not starting with '$' and without leading or trailing '/'",
     );
   }
 
@@ -148,6 +154,15 @@ function readRegistryUrl(env: Env, ingressHost: string): URL {
   }
   if ((url.protocol !== "http:" && url.protocol !== "https:") || url.username || url.password || url.search) {
     throw new ConfigError("CW_AGENT_REGISTRY_URL", value, `${allowed}, without credentials or query`);
+  }
+  // An empty path segment ("//host" after the origin) reads as another host to anything that
+  // resolves the path as a reference: where the credentials go must be exactly what logs name.
+  if (/\/\/|\\/.test(url.pathname) || url.hash) {
+    throw new ConfigError(
+      "CW_AGENT_REGISTRY_URL",
+      value,
+      `${allowed}; its path may not contain "//", "\\" or a fragment`,
+    );
   }
   return url;
 }

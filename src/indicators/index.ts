@@ -73,6 +73,7 @@ export function createIndicators(
         });
   let latest: AgentStatus | undefined;
   let started = false;
+  let stopped = false;
 
   const observe: StatusObserver = (status) => {
     try {
@@ -96,14 +97,17 @@ export function createIndicators(
       }
     },
     async start() {
-      if (started) return;
+      if (started || stopped) return;
       await leds.start();
       await display?.start();
+      // A stop() while the hardware was opening has released it: nothing may light up again.
+      if (stopped) return;
       started = true;
       if (latest !== undefined) observe(latest, undefined);
     },
     async stop() {
       started = false;
+      stopped = true;
       leds.stop();
       await display?.stop();
     },

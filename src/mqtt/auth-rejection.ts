@@ -10,9 +10,12 @@ export function isAuthRejection(error: unknown): boolean {
 }
 
 /**
- * Decides when rejections are persistent: at least `count` consecutive rejections spanning at least
- * `windowMs`, with no successful login in between. One rejection during a broker restart, or a burst
- * of them within seconds, is not enough to throw away credentials an administrator granted.
+ * Decides when rejections are persistent: an unbroken run of at least `count` rejections spanning at
+ * least `windowMs`. Any attempt that ends another way (refused, timed out, reset, a successful login)
+ * breaks the run: a broker that rejects for a moment at each of its restarts, with minutes of
+ * "connection refused" in between, must never make the agent throw away credentials an
+ * administrator granted. `now` must be monotonic: a Pi without RTC jumps by hours when NTP syncs,
+ * and a wall-clock window would then be "over" after seconds.
  */
 export class AuthRejectionTracker {
   private firstAt: number | undefined;
@@ -21,7 +24,7 @@ export class AuthRejectionTracker {
   constructor(
     private readonly count: number,
     private readonly windowMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** Records a rejection; true when the credentials should now be considered rejected for good. */
@@ -32,7 +35,7 @@ export class AuthRejectionTracker {
     return this.consecutive >= this.count && now - this.firstAt >= this.windowMs;
   }
 
-  /** A successful login proves the credentials. */
+  /** An attempt that ended any other way than a rejection: the run of rejections is over. */
   reset(): void {
     this.firstAt = undefined;
     this.consecutive = 0;

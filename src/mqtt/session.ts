@@ -31,7 +31,11 @@ export interface MqttSessionDeps {
   lifecycle: Lifecycle;
   logger: Logger;
   random?: () => number;
+  /** Wall clock: only for the times shown to people (next attempt at...). */
   now?: () => number;
+  /** Monotonic clock for every duration the session decides on; unaffected by NTP steps. */
+  monotonicNow?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -42,10 +46,14 @@ export interface MqttSessionDeps {
 export class MqttSession {
   private readonly random: () => number;
   private readonly now: () => number;
+  private readonly monotonicNow: () => number;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 
   constructor(private readonly deps: MqttSessionDeps) {
     this.random = deps.random ?? Math.random;
     this.now = deps.now ?? Date.now;
+    this.monotonicNow = deps.monotonicNow ?? (() => performance.now());
+    this.sleep = deps.sleep ?? sleep;
   }
 
   get brokerUrl(): string {
@@ -58,7 +66,7 @@ export class MqttSession {
     const tracker = new AuthRejectionTracker(
       config.mqtt.authRejectCount,
       config.mqtt.authRejectWindowMs,
-      this.now,
+      this.monotonicNow,
     );
     const backoff = new ExponentialBackoff(
       config.mqtt.reconnectMinMs,
@@ -75,7 +83,10 @@ export class MqttSession {
       });
       if (result.kind === "stopped" || signal.aborted) return "stopped";
 
-      if (result.kind === "lost" && (result.connectedForMs ?? 0) >= STABLE_CONNECTION_MS) backoff.reset();
+      if (result.kind === "lost") {
+        tracker.reset();
+        if ((result.connectedForMs ?? 0) >= STABLE_CONNECTION_MS) backoff.reset();
+      }
       const delayMs = backoff.next();
       const report = result.reason;
       if (result.kind === "rejected") {
@@ -101,7 +112,7 @@ export class MqttSession {
       }
       lastReported = report;
       lifecycle.transition("reconnecting", { nextAttemptAt: this.now() + delayMs, lastError: result.reason });
-      await sleep(delayMs, signal);
+      await this.sleep(delayMs, signal);
     }
     return "stopped";
   }
@@ -152,7 +163,7 @@ export class MqttSession {
       signal.addEventListener("abort", onAbort, { once: true });
 
       client.on("connect", () => {
-        connectedAt = this.now();
+        connectedAt = this.monotonicNow();
         // A CONNACK that arrives while stopping must not turn "stopping" back into "online".
         if (signal.aborted) return;
         onLogin();
@@ -171,7 +182,7 @@ export class MqttSession {
           settle({ kind: "rejected", reason: (lastError as Error).message });
           return;
         }
-        const connectedForMs = connectedAt === undefined ? undefined : this.now() - connectedAt;
+        const connectedForMs = connectedAt === undefined ? undefined : this.monotonicNow() - connectedAt;
         const reason =
           connectedAt === undefined
             ? `to ${this.brokerUrl} failed (${describeMqttError(lastError)})`

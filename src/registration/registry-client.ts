@@ -1,6 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import { describeNetworkError } from "../util/network-error.js";
+import { scrubSecret } from "../util/scrub.js";
 
 /**
  * [ours] The request body: the public docs stop before their example, so the field names are ours
@@ -41,9 +42,19 @@ export class RegistryClient {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   }
 
+  /**
+   * The base URL with the register path appended. Set as a path on a copy of the base, never
+   * resolved as a relative reference: a base path like `//evil.example` would otherwise turn into
+   * another host, and the credentials would go there while logs and status name the configured one.
+   */
   get endpoint(): URL {
     const base = this.options.baseUrl;
-    return new URL(base.pathname.replace(/\/+$/, "") + REGISTER_PATH, base);
+    const url = new URL(base.href);
+    url.pathname = base.pathname.replace(/\/+$/, "") + REGISTER_PATH;
+    url.search = "";
+    url.hash = "";
+    if (url.origin !== base.origin) throw new Error(`registry URL ${base.href} changes its host`);
+    return url;
   }
 
   /** Sends one registration request. Never throws: every failure is an outcome. */
@@ -54,7 +65,15 @@ export class RegistryClient {
     } catch (error) {
       return { kind: "transient", reason: describeFailure(error, this.endpoint) };
     }
-    return withoutSecret(interpret(response, request.username), request.password);
+    // Everything the peer sent is scrubbed before anything is parsed, cut or stored.
+    const scrub = (text: string) => scrubSecret(text, request.password);
+    const location = response.headers.location;
+    const scrubbed = {
+      status: response.status,
+      headers: { ...response.headers, ...(location === undefined ? {} : { location: scrub(location) }) },
+      body: scrub(response.body),
+    };
+    return withoutSecret(interpret(scrubbed, request.username), request.password);
   }
 
   private post(
@@ -142,11 +161,12 @@ class ResponseTooLargeError extends Error {
 }
 
 /**
- * Server and proxy texts end up in logs, systemd STATUS and on the display: one that echoes the
- * request body must not publish our password that way.
+ * Server and proxy texts end up in logs, systemd STATUS, the database and on the display: one that
+ * echoes the request body must not publish our password that way. The body was scrubbed already;
+ * this also covers texts of our own that quote the peer (a network error naming what it received).
  */
 function withoutSecret(outcome: RegistrationOutcome, password: string): RegistrationOutcome {
-  const scrub = (text: string) => text.split(password).join("[redacted]");
+  const scrub = (text: string) => scrubSecret(text, password);
   if (outcome.kind === "transient") return { ...outcome, reason: scrub(outcome.reason) };
   if (outcome.kind === "conflict" && outcome.serverMessage !== undefined) {
     return { ...outcome, serverMessage: scrub(outcome.serverMessage) };
@@ -161,14 +181,12 @@ function interpret(
   const { status } = response;
   switch (status) {
     case 201: {
-      // [ours] A grant must name our username: a 201 from something that is not the registry
-      // (a misconfigured proxy, a captive portal) must not make us believe we are authorized.
-      const body = parseJsonObject(response.body);
-      if (body === undefined)
-        return { kind: "transient", reason: "201 with a body that is not a JSON object" };
-      if (body.username !== username) {
-        const named = typeof body.username === "string" ? body.username.slice(0, 64) : "no username";
-        return { kind: "transient", reason: `201 for another username (${named})` };
+      // The public documentation does not say what a 201 body holds (only that it carries the
+      // signed certificate when a CSR was sent), so any 201 is a grant, unless the body explicitly
+      // names a different username: that one was meant for someone else.
+      const named = parseJsonObject(response.body)?.username;
+      if (typeof named === "string" && named !== username) {
+        return { kind: "transient", reason: `201 for another username (${named.slice(0, 64)})` };
       }
       return { kind: "granted" };
     }

@@ -1,5 +1,4 @@
 import {
-  chmodSync,
   closeSync,
   existsSync,
   fsyncSync,
@@ -13,6 +12,7 @@ import { join } from "node:path";
 import type { AgentState } from "../lifecycle/lifecycle.js";
 import { pairingIdOf } from "../registration/pairing-id.js";
 import { openDatabase, prepare, type SqliteDatabase, type SqliteStatement } from "./sqlite.js";
+import { makeOwnerOnly } from "./state-dir.js";
 
 export const DATABASE_FILE = "cw-agent.db";
 const SCHEMA_VERSION = 1;
@@ -115,7 +115,7 @@ export class CredentialStore {
       options.onCorrupt?.({ path, movedTo, reason: damage });
     }
     if (!existsSync(path)) createPrivateFile(path, stateDir);
-    ensurePrivate(path);
+    makeOwnerOnly(path);
 
     const database = openDatabase(path, { timeout: 2_000 });
     try {
@@ -322,9 +322,4 @@ function createPrivateFile(path: string, stateDir: string): void {
   } finally {
     closeSync(dirFd);
   }
-}
-
-/** SQLite gives -wal/-shm files the mode of the database file, so 0600 here covers all three. */
-function ensurePrivate(path: string): void {
-  if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
 }

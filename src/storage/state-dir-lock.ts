@@ -1,6 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openDatabase, type SqliteDatabase } from "./sqlite.js";
+import { makeOwnerOnly } from "./state-dir.js";
 
 export const LOCK_FILE = "agent.lock";
 export const PID_FILE = "agent.pid";
@@ -31,6 +32,8 @@ export class StateDirLock {
   private constructor(
     private readonly database: SqliteDatabase,
     private readonly pidFile: string,
+    /** Why the informative pid file could not be written, if it could not: worth a warning only. */
+    readonly pidFileError: string | undefined,
   ) {}
 
   static acquire(stateDir: string): StateDirLock {
@@ -45,7 +48,9 @@ export class StateDirLock {
   }
 
   private static tryAcquire(stateDir: string): StateDirLock {
-    const database = openDatabase(join(stateDir, LOCK_FILE), { timeout: 0 });
+    const lockFile = join(stateDir, LOCK_FILE);
+    makeOwnerOnly(lockFile);
+    const database = openDatabase(lockFile, { timeout: 0 });
     try {
       // The first write takes the exclusive lock, which EXCLUSIVE mode then keeps until close.
       database.exec(
@@ -57,12 +62,18 @@ export class StateDirLock {
       throw error;
     }
     const pidFile = join(stateDir, PID_FILE);
-    writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
-    return new StateDirLock(database, pidFile);
+    let pidFileError: string | undefined;
+    try {
+      makeOwnerOnly(pidFile);
+      writeFileSync(pidFile, `${process.pid}\n`);
+    } catch (error) {
+      pidFileError = `${pidFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`;
+    }
+    return new StateDirLock(database, pidFile, pidFileError);
   }
 
   release(): void {
-    rmSync(this.pidFile, { force: true });
+    if (this.pidFileError === undefined) rmSync(this.pidFile, { force: true });
     this.database.close();
   }
 }

@@ -22,7 +22,7 @@ export interface SystemdNotifier {
   readonly enabled: boolean;
   /** Watchdog ping period in ms (half of `WATCHDOG_USEC`), or undefined when the watchdog is not ours. */
   readonly watchdogIntervalMs: number | undefined;
-  /** Sends `READY=1`; only the first call sends, later calls return the same promise. */
+  /** Sends `READY=1`; only the first call sends, later calls return the same promise. Never after `stopping()`. */
   ready(): Promise<void>;
   /** Lifecycle observer: sends `STATUS=<describeStatus(status)>` whenever that text changes. */
   readonly observe: StatusObserver;
@@ -148,6 +148,8 @@ export function createSystemdNotifier(
 
     ready() {
       if (socket === undefined) return Promise.resolve();
+      // A signal during start-up: READY=1 after STOPPING=1 would tell systemd a stopping unit is up.
+      if (stoppingSent !== undefined) return readySent ?? Promise.resolve();
       readySent ??= enqueue("ready", "READY=1");
       return readySent;
     },

@@ -10,7 +10,7 @@ describe("settingsEnvironment", () => {
     join(envDir, "cw-agent.env"),
     "# the service's settings\nCYBUS_AGENT_NAME=line-7\nCYBUS_MQTT_HOST='cw.plant'\n",
   );
-  writeFileSync(join(envDir, "line1.env"), "CYBUS_MQTT_HOST=cw.plant\n");
+  writeFileSync(join(envDir, "cw-agent@line1.env"), "CYBUS_MQTT_HOST=cw.plant\n");
   const otherFile = join(envDir, "other.env");
   writeFileSync(otherFile, "CYBUS_AGENT_NAME=other\n");
 
@@ -28,13 +28,13 @@ describe("settingsEnvironment", () => {
     expect(settingsEnvironment({}, {}, join(envDir, "missing"))).toEqual({});
   });
 
-  it("--instance targets cw-agent@NAME: its name, state and runtime directories and NAME.env", () => {
+  it("--instance targets cw-agent@NAME: its name, state and runtime directories and cw-agent@NAME.env", () => {
     const env = settingsEnvironment({ CYBUS_AGENT_NAME: "from-shell" }, { instance: "line1" }, envDir);
     expect(env).toMatchObject({
       CYBUS_AGENT_NAME: "line1",
       CYBUS_MQTT_HOST: "cw.plant",
-      STATE_DIRECTORY: "/var/lib/cw-agent/line1",
-      RUNTIME_DIRECTORY: "/run/cw-agent/line1",
+      STATE_DIRECTORY: "/var/lib/cw-agent@line1",
+      RUNTIME_DIRECTORY: "/run/cw-agent@line1",
     });
     expect(settingsEnvironment({}, { instance: "line1", envFile: otherFile }, envDir).CYBUS_AGENT_NAME).toBe(
       "other",

@@ -219,6 +219,38 @@ describe("GPIO status and fault LEDs", () => {
     await indicators.stop();
   });
 
+  it("a stop while a line is still opening releases that line too, and nothing lights up afterwards", async () => {
+    sysfs = new FakeSysfs().addGpioChips(BOARDS["Raspberry Pi 4, kernel 6.6"] ?? []);
+    const timers = new FakeTimers();
+    const lines: FakeLine[] = [];
+    let finishOpening: (() => void) | undefined;
+    const slowOpen: DigitalLineOpener = async (sysfsNumber, initial) => {
+      await new Promise<void>((resolve) => {
+        finishOpening = resolve;
+      });
+      const line = new FakeLine(sysfsNumber, timers, initial);
+      lines.push(line);
+      return line;
+    };
+    const indicators = createIndicators(
+      loadIndicatorConfig({ CW_AGENT_LED_STATUS: "gpio:17", CW_AGENT_LED_FAULT: "gpio:27" }),
+      memoryLogger().logger,
+      { timers, sysfsRoot: sysfs.root, openDigitalLine: slowOpen },
+    );
+    indicators.observe(statusIn("pending"), undefined);
+    const starting = indicators.start();
+    while (finishOpening === undefined) await new Promise((resolve) => setImmediate(resolve));
+    await indicators.stop();
+    finishOpening();
+    await starting;
+    expect(lines.map((line) => [line.sysfsNumber, line.released])).toEqual([[529, true]]);
+    expect(lines[0]?.level).toBe(0);
+    expect(timers.pending).toBe(0);
+    // A start after the stop (a late call on the signal path) opens nothing.
+    await indicators.start();
+    expect(lines).toHaveLength(1);
+  });
+
   it("stop leaves both LEDs dark, releases the lines and clears every timer", async () => {
     const { timers, lines, indicators } = setup({
       CW_AGENT_LED_STATUS: "gpio:17",

@@ -51,6 +51,14 @@ describe("the agent process", () => {
       { CYBUS_AGENT_NAME: "gw-cfg", CYBUS_MQTT_HOST: "127.0.0.1", CYBUS_MQTT_PORT: "eighty" },
       "CYBUS_MQTT_PORT",
     ],
+    [
+      {
+        CYBUS_AGENT_NAME: "gw-cfg",
+        CYBUS_MQTT_HOST: "127.0.0.1",
+        CW_AGENT_REGISTRY_URL: "https://connectware.local//evil.example",
+      },
+      "CW_AGENT_REGISTRY_URL",
+    ],
   ])("exits 78 with one message naming the variable for %j", async (env, variable) => {
     const agent = bed.start(env as Record<string, string>);
     expect(await agent.exited).toBe(78);
@@ -69,6 +77,27 @@ describe("the agent process", () => {
     const warning = await agent.waitForMessage("CYBUS_TRUST_ALL_CERTS=true");
     expect(warning.level).toBe(40);
     await grantAndWaitOnline(bed.sim, agent);
+  });
+
+  it("warns once at start when the password would cross the network in cleartext", async () => {
+    const plain = bed.start(simEnv(bed.sim, "gw-plain"));
+    await plain.waitForState("pending");
+    const warnings = plain.lines.filter((line) => line.msg.includes("sent in cleartext"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.level).toBe(40);
+    expect(warnings[0]?.msg).toContain(
+      `registry ${bed.sim.registryHttpUrl.replace(/\/$/, "")} and the broker mqtt://127.0.0.1:`,
+    );
+
+    const tls = bed.start(
+      simEnv(bed.sim, "gw-https", {
+        CW_AGENT_REGISTRY_URL: bed.sim.registryHttpsUrl,
+        CW_AGENT_CA_FILE: bed.sim.caFile,
+      }),
+    );
+    await tls.waitForState("pending");
+    const tlsWarnings = tls.lines.filter((line) => line.msg.includes("sent in cleartext"));
+    expect(tlsWarnings.map((line) => line.msg.includes("registry"))).toEqual([false]);
   });
 
   it("stops cleanly on SIGINT while pending, releasing the state directory", async () => {

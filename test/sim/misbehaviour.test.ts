@@ -83,20 +83,20 @@ describe("registry misbehaviours", () => {
     expect(response.body).toMatch(/<html>/);
   });
 
-  it("malformed-json: a 201 that does not parse", async () => {
+  it("malformed-json: a 400 whose JSON body does not parse", async () => {
     await sim.setMisbehaviour("malformed-json");
     const response = await register();
-    expect(response.status).toBe(201);
+    expect(response.status).toBe(400);
     expect(response.headers["content-type"]).toMatch(/application\/json/);
     expect(() => JSON.parse(response.body)).toThrow();
   });
 
-  it("wrong-json: a 201 of the wrong shape", async () => {
+  it("wrong-json: a 201 that grants another username", async () => {
     await sim.setMisbehaviour("wrong-json");
     const response = await register();
     expect(response.status).toBe(201);
     const parsed = JSON.parse(response.body) as Record<string, unknown>;
-    expect(parsed.username).toBeUndefined();
+    expect(parsed.username).toBe("someone-else");
   });
 
   it("huge-json: a valid 201 JSON body of about 8 MiB", async () => {

@@ -229,23 +229,54 @@ describe("install.sh into a staging root", () => {
   it("--instance installs the template instance's environment file; uninstalling it leaves the rest", () => {
     installOk();
     const run = installOk(["--instance", "line1"]);
-    expect(mode(inRoot("etc/cw-agent/line1.env"))).toBe("640");
-    expect(read("etc/cw-agent/line1.env")).toBe(readFileSync(join(src, "systemd/cw-agent.env"), "utf8"));
+    expect(mode(inRoot("etc/cw-agent/cw-agent@line1.env"))).toBe("640");
+    expect(read("etc/cw-agent/cw-agent@line1.env")).toBe(
+      readFileSync(join(src, "systemd/cw-agent.env"), "utf8"),
+    );
     expect(existsSync(inRoot("etc/systemd/system/cw-agent@.service"))).toBe(true);
     expect(run.stdout).toContain("systemctl enable cw-agent@line1.service");
 
-    mkdirSync(inRoot("var/lib/cw-agent/line1"), { recursive: true });
-    mkdirSync(inRoot("var/lib/cw-agent/line2"), { recursive: true });
+    mkdirSync(inRoot("var/lib/cw-agent@line1"), { recursive: true });
+    mkdirSync(inRoot("var/lib/cw-agent@line2"), { recursive: true });
     installOk(["--instance", "line1", "--uninstall"]);
-    expect(existsSync(inRoot("etc/cw-agent/line1.env"))).toBe(true);
-    expect(existsSync(inRoot("var/lib/cw-agent/line1"))).toBe(true);
+    expect(existsSync(inRoot("etc/cw-agent/cw-agent@line1.env"))).toBe(true);
+    expect(existsSync(inRoot("var/lib/cw-agent@line1"))).toBe(true);
 
     installOk(["--instance", "line1", "--purge"]);
-    expect(existsSync(inRoot("etc/cw-agent/line1.env"))).toBe(false);
-    expect(existsSync(inRoot("var/lib/cw-agent/line1"))).toBe(false);
-    expect(existsSync(inRoot("var/lib/cw-agent/line2"))).toBe(true);
+    expect(existsSync(inRoot("etc/cw-agent/cw-agent@line1.env"))).toBe(false);
+    expect(existsSync(inRoot("var/lib/cw-agent@line1"))).toBe(false);
+    expect(existsSync(inRoot("var/lib/cw-agent@line2"))).toBe(true);
     expect(existsSync(inRoot("etc/cw-agent/cw-agent.env"))).toBe(true);
     expect(existsSync(inRoot("opt/cw-agent/dist/src/cli.js"))).toBe(true);
+  });
+
+  it("an instance named like the default agent's files cannot touch them", () => {
+    installOk();
+    writeFileSync(inRoot("etc/cw-agent/cw-agent.env"), "CYBUS_AGENT_NAME=main\n");
+    installOk(["--instance", "cw-agent"]);
+    expect(read("etc/cw-agent/cw-agent.env")).toBe("CYBUS_AGENT_NAME=main\n");
+    expect(existsSync(inRoot("etc/cw-agent/cw-agent@cw-agent.env"))).toBe(true);
+    installOk(["--instance", "cw-agent", "--purge"]);
+    expect(read("etc/cw-agent/cw-agent.env")).toBe("CYBUS_AGENT_NAME=main\n");
+  });
+
+  it("moves instances of the older layout to their own paths, credentials included", () => {
+    installOk();
+    mkdirSync(inRoot("var/lib/cw-agent/line1"), { recursive: true });
+    writeFileSync(inRoot("var/lib/cw-agent/line1/cw-agent.db"), "credentials");
+    writeFileSync(inRoot("var/lib/cw-agent/cw-agent.db"), "default agent");
+    writeFileSync(inRoot("etc/cw-agent/line1.env"), "CYBUS_MQTT_HOST=cw.plant\n");
+    const run = installOk();
+    expect(run.stdout).toContain("moved instance line1 to the new layout");
+    expect(read("var/lib/cw-agent@line1/cw-agent.db")).toBe("credentials");
+    expect(read("etc/cw-agent/cw-agent@line1.env")).toBe("CYBUS_MQTT_HOST=cw.plant\n");
+    expect(existsSync(inRoot("var/lib/cw-agent/line1"))).toBe(false);
+    expect(existsSync(inRoot("etc/cw-agent/line1.env"))).toBe(false);
+    expect(read("var/lib/cw-agent/cw-agent.db")).toBe("default agent");
+
+    const before = listing(root);
+    installOk();
+    expect(listing(root)).toEqual(before);
   });
 
   describe("I2C on a Raspberry Pi", () => {
@@ -295,6 +326,36 @@ describe("install.sh into a staging root", () => {
       installOk();
       expect(read("boot/config.txt")).toBe(
         "dtparam=audio=on\n[pi4]\narm_boost=1\n\n[all]\n# Added by cw-agent install.sh for the display\ndtparam=i2c_arm=on\n",
+      );
+    });
+
+    it("never enables I2C inside a model section: the line must apply to every model", () => {
+      const config = "#dtparam=spi=on\n[cm4]\n#dtparam=i2c_arm=on\notg_mode=1\n[pi0]\ndtoverlay=x\n";
+      fakePi({ "boot/firmware/config.txt": config });
+      configureDisplay("ssd1306");
+      const run = installOk();
+      expect(run.stdout).toContain("enabled I2C");
+      expect(read("boot/firmware/config.txt")).toBe(
+        `${config}\n[all]\n# Added by cw-agent install.sh for the display\ndtparam=i2c_arm=on\n`,
+      );
+      const before = listing(root);
+      installOk();
+      expect(listing(root)).toEqual(before);
+    });
+
+    it("uses a commented line under [all], and repairs an earlier edit that enabled I2C for one model only", () => {
+      fakePi({ "boot/firmware/config.txt": "[pi4]\narm_boost=1\n[all]\n#dtparam=i2c_arm=on\n" });
+      configureDisplay("ssd1306");
+      installOk();
+      expect(read("boot/firmware/config.txt")).toBe("[pi4]\narm_boost=1\n[all]\ndtparam=i2c_arm=on\n");
+
+      // What earlier versions did: the first commented line, inside [cm4], switched on.
+      const wrong = "#dtparam=spi=on\n[cm4]\ndtparam=i2c_arm=on\n";
+      writeFileSync(inRoot("boot/firmware/config.txt"), wrong);
+      const run = installOk();
+      expect(run.stdout).toContain("enabled I2C");
+      expect(read("boot/firmware/config.txt")).toBe(
+        `${wrong}\n[all]\n# Added by cw-agent install.sh for the display\ndtparam=i2c_arm=on\n`,
       );
     });
 

@@ -149,6 +149,16 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
       expect(lines).toEqual([]);
     });
 
+    it("never sends READY=1 after STOPPING=1 (a signal during start-up)", async () => {
+      const { logger } = capturingLogger();
+      const notifier = createSystemdNotifier({ NOTIFY_SOCKET: listener.socketPath }, logger);
+      void notifier.stopping();
+      void notifier.ready();
+      await notifier.flush();
+      await listener.until((l) => l.barriers >= 1);
+      expect(listener.messages).toEqual(["STOPPING=1"]);
+    });
+
     it("sends a failure text as one STATUS= line", async () => {
       const { logger } = capturingLogger();
       const notifier = createSystemdNotifier({ NOTIFY_SOCKET: listener.socketPath }, logger);

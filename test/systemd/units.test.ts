@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_CONFIG } from "../../src/config/config-error.js";
+import { EXIT_CANTCREAT, EXIT_DATABASE_TOO_NEW } from "../../src/exit-codes.js";
 
 const UNIT_DIR = new URL("../../systemd/", import.meta.url).pathname;
 const SERVICE = readFileSync(join(UNIT_DIR, "cw-agent.service"), "utf8");
@@ -32,7 +33,9 @@ describe("unit files", () => {
     expect(lines).toContain("Type=notify");
     expect(lines).toContain("NotifyAccess=all");
     expect(lines).toContain("ExecStart=/usr/bin/node /opt/cw-agent/dist/src/cli.js run");
-    expect(lines).toContain(`RestartPreventExitStatus=${EXIT_CONFIG}`);
+    expect(lines).toContain(
+      `RestartPreventExitStatus=${EXIT_DATABASE_TOO_NEW} ${EXIT_CANTCREAT} ${EXIT_CONFIG}`,
+    );
     expect(lines).toContain("Restart=on-failure");
     expect(lines).toContain("After=network-online.target time-sync.target");
     expect(lines).toContain("DevicePolicy=closed");
@@ -51,17 +54,44 @@ describe("unit files", () => {
       "SyslogIdentifier=cw-agent",
       "StateDirectory=cw-agent",
       "RuntimeDirectory=cw-agent",
-      // Instances' runtime directories live below this unit's.
-      "RuntimeDirectoryPreserve=yes",
     ]);
     expect(template.filter((line) => !plain.includes(line))).toEqual([
       "Description=Cybus Connectware edge agent %i",
       "Environment=CYBUS_AGENT_NAME=%i",
-      "EnvironmentFile=/etc/cw-agent/%i.env",
+      "EnvironmentFile=/etc/cw-agent/cw-agent@%i.env",
       "SyslogIdentifier=cw-agent@%i",
-      "StateDirectory=cw-agent/%i",
-      "RuntimeDirectory=cw-agent/%i",
+      "StateDirectory=cw-agent@%i",
+      "RuntimeDirectory=cw-agent@%i",
     ]);
+  });
+
+  it.each([
+    ["cw-agent.service", SERVICE],
+    ["cw-agent@.service", TEMPLATE],
+  ])("%s: the start rate limit trips on a unit that keeps failing", (_name, unit) => {
+    const value = (key: string) =>
+      directives(unit)
+        .find((line) => line.startsWith(`${key}=`))
+        ?.split("=")[1];
+    const seconds = (text: string | undefined) => {
+      const match = /^(\d+)(s|min)?$/.exec(text ?? "");
+      if (!match) throw new Error(`unexpected time span ${text}`);
+      return Number(match[1]) * (match[2] === "min" ? 60 : 1);
+    };
+    const restartSec = seconds(value("RestartSec"));
+    const interval = seconds(value("StartLimitIntervalSec"));
+    const burst = Number(value("StartLimitBurst"));
+    // Failing starts come at most every RestartSec: the burst must fit into the interval.
+    expect(burst * restartSec).toBeLessThan(interval);
+    expect(burst).toBeGreaterThanOrEqual(3);
+  });
+
+  it("no instance name can reach the default agent's files: every instance path carries the '@'", () => {
+    const paths = directives(TEMPLATE).filter((line) =>
+      /^(EnvironmentFile|StateDirectory|RuntimeDirectory)=/.test(line),
+    );
+    expect(paths).toHaveLength(3);
+    for (const line of paths) expect(line).toMatch(/cw-agent@%i(\.env)?$/);
   });
 
   it("the environment template only has comments and names every variable the agent reads", () => {

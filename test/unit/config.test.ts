@@ -70,7 +70,18 @@ describe("loadConfig", () => {
       "CW_AGENT_REGISTRY_URL",
       "without credentials",
     ],
+    [
+      { ...minimal, CW_AGENT_REGISTRY_URL: "https://connectware.local//evil.example" },
+      "CW_AGENT_REGISTRY_URL",
+      'may not contain "//"',
+    ],
+    [
+      { ...minimal, CW_AGENT_REGISTRY_URL: "https://connectware.local/a/\\evil.example" },
+      "CW_AGENT_REGISTRY_URL",
+      'may not contain "//"',
+    ],
     [{ ...minimal, CW_AGENT_TOPIC_PREFIX: "plant/#" }, "CW_AGENT_TOPIC_PREFIX", "without wildcards"],
+    [{ ...minimal, CW_AGENT_TOPIC_PREFIX: "$SYS/agents" }, "CW_AGENT_TOPIC_PREFIX", "not starting with '$'"],
     [{ ...minimal, CW_AGENT_AUTH_REJECT_WINDOW_MS: "5000" }, "CW_AGENT_AUTH_REJECT_WINDOW_MS", "30000"],
     [{ ...minimal, CW_AGENT_CA_FILE: "/nonexistent/ca.pem" }, "CW_AGENT_CA_FILE", "ENOENT"],
   ])("rejects %j naming %s", (env, variable, fragment) => {

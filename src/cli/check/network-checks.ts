@@ -5,7 +5,7 @@ import mqtt from "mqtt";
 import { type AgentConfig, hostForUrl } from "../../config/config.js";
 import type { StoredCredentials } from "../../storage/credential-store.js";
 import { formatTime } from "../output.js";
-import { type CheckResult, failed, ok, skipped, warning, withTimeout } from "./result.js";
+import { type CheckResult, failed, ok, warning, withTimeout } from "./result.js";
 
 /** A peer of the agent: the client registry (HTTP/HTTPS) or the broker (MQTT/MQTTS). */
 export interface Peer {
@@ -146,8 +146,15 @@ export function checkTls(
   const name = `${peer.role}-tls`;
   const target = `${peer.host}:${peer.port}`;
   if (!peer.tls) {
+    const broker = peer.role === "broker";
     return Promise.resolve(
-      skipped(name, `${peer.role === "broker" ? "mqtt://" : "http://"} is configured: no TLS to check`),
+      warning(
+        name,
+        `${broker ? "mqtt://" : "http://"} is configured: the ${broker ? "broker" : "registry"} gets the password in cleartext`,
+        broker
+          ? "set CYBUS_MQTT_SCHEME=mqtts (port 8883) and CW_AGENT_CA_FILE"
+          : "use an https:// registry (CW_AGENT_REGISTRY_URL) and CW_AGENT_CA_FILE",
+      ),
     );
   }
   const socket = tls.connect({

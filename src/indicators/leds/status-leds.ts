@@ -35,8 +35,16 @@ export class StatusLeds {
   async start(): Promise<void> {
     const { leds } = this.options.config;
     for (const role of ["status", "fault"] as const) {
+      if (this.stopped) return;
       const led = await this.open(role, leds[role]);
-      if (led !== undefined) this.leds.set(role, led);
+      if (led === undefined) continue;
+      // stop() ran while this line was being opened (a signal during start-up): it released what
+      // existed then, so this line is released here, or it would stay exported.
+      if (this.stopped) {
+        led.release();
+        return;
+      }
+      this.leds.set(role, led);
     }
     this.apply();
   }
