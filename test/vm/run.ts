@@ -96,16 +96,38 @@ record(true, "image", elapsed(t), image);
 const work = mkdtempSync(join(tmpdir(), "cw-agent-vm-"));
 t = Date.now();
 const packageBuilder = join(ROOT, "scripts", "package", "build.sh");
-let deb: string;
+/** What the package must carry for flash-and-go; without it the boots use the stand-in. */
+const FLASH_AND_GO_FILES = [
+  "./lib/systemd/system/cw-agent-boot-config.service",
+  "./lib/systemd/system/cw-agent-i2c-refresh.service",
+  "./lib/udev/rules.d/60-cw-agent-i2c.rules",
+  "./usr/lib/modules-load.d/cw-agent.conf",
+];
+let deb: string | undefined;
 if (existsSync(packageBuilder)) {
   run("nice", ["-n", "10", "bash", packageBuilder, "--arch", "amd64", "--out", join(work, "packages")]);
   const built = readdirSync(join(work, "packages")).find((name) => /_amd64\.deb$/.test(name));
   if (built === undefined) throw new Error("the package build made no amd64 .deb");
-  deb = join(work, "packages", built);
-} else {
-  deb = run(join(HERE, "stand-in-package.sh"), [join(work, "packages")]);
+  const contents = run("dpkg-deb", ["-c", join(work, "packages", built)]);
+  const absent = FLASH_AND_GO_FILES.filter((file) => !contents.includes(` ${file}`));
+  record(
+    absent.length === 0,
+    "package",
+    elapsed(t),
+    absent.length === 0 ? built : `${built} lacks ${absent.join(", ")}`,
+  );
+  if (absent.length === 0) deb = join(work, "packages", built);
 }
-record(true, "package", elapsed(t), deb.replace(work, "<work>"));
+if (deb === undefined) {
+  t = Date.now();
+  deb = run(join(HERE, "stand-in-package.sh"), [join(work, "stand-in")]);
+  record(
+    true,
+    "stand-in-package",
+    elapsed(t),
+    `${deb.replace(work, "<work>")}: the boots install this instead`,
+  );
+}
 
 t = Date.now();
 const rootDisk = join(work, "root.raw");
