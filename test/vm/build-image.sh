@@ -76,5 +76,9 @@ echo "$release" >"$work/out/kernel-release"
 touch "$work/out/complete"
 rm -rf -- "$out"
 mv "$work/out" "$out"
+# Images built by other versions of this script are dead weight (about 1 GB each).
+for old in "$cache_root"/*/complete; do
+  [[ -e "$old" && "$(dirname "$old")" != "$out" ]] && rm -rf -- "$(dirname "$old")"
+done
 log "image built in $((SECONDS - start)) s: $out"
 echo "$out"
