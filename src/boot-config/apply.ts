@@ -143,8 +143,10 @@ export function applyBootConfig(options: ApplyBootConfigOptions = {}): ApplyOutc
       "",
       ...messages,
     ];
-    writeFileAtomic(join(bootDir, `${BOOT_CONFIG_FILE}.errors`), `${errorsText.join("\r\n")}\r\n`, 0o644);
-    retire(source, `${BOOT_CONFIG_FILE}.invalid`, parsed.lines);
+    onCard(log, () => {
+      writeFileAtomic(join(bootDir, `${BOOT_CONFIG_FILE}.errors`), `${errorsText.join("\r\n")}\r\n`, 0o644);
+      retire(source, `${BOOT_CONFIG_FILE}.invalid`, parsed.lines);
+    });
     log(
       "error",
       `${BOOT_CONFIG_FILE} is invalid: renamed it ${BOOT_CONFIG_FILE}.invalid, reasons in ${BOOT_CONFIG_FILE}.errors`,
@@ -175,9 +177,11 @@ export function applyBootConfig(options: ApplyBootConfigOptions = {}): ApplyOutc
     log("info", "RESET=yes: discarded the credentials; the agent registers anew with a new pairing ID");
   }
   writeFileAtomic(lastApplied, `${digest}\n`, 0o600);
-  rmSync(join(bootDir, `${BOOT_CONFIG_FILE}.errors`), { force: true });
-  rmSync(join(bootDir, `${BOOT_CONFIG_FILE}.invalid`), { force: true });
-  retire(source, `${BOOT_CONFIG_FILE}.applied`, parsed.lines);
+  onCard(log, () => {
+    rmSync(join(bootDir, `${BOOT_CONFIG_FILE}.errors`), { force: true });
+    rmSync(join(bootDir, `${BOOT_CONFIG_FILE}.invalid`), { force: true });
+    retire(source, `${BOOT_CONFIG_FILE}.applied`, parsed.lines);
+  });
   return { result: "applied", file: source, changed, reset };
 }
 
@@ -214,6 +218,23 @@ function locate(
     };
   }
   return { message: `${error.message} (set in ${envFile}; override it here)` };
+}
+
+/**
+ * A read-only or failing boot partition must not undo what was applied (or kept) on the device:
+ * the file then stays and is applied again at the next boot, which changes nothing and never
+ * resets twice (see LAST_APPLIED_FILE).
+ */
+function onCard(log: NonNullable<ApplyBootConfigOptions["log"]>, action: () => void): void {
+  try {
+    action();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    log(
+      "warning",
+      `cannot rename ${BOOT_CONFIG_FILE} on the boot partition (${code}); it stays and is read again at the next boot`,
+    );
+  }
 }
 
 /** Leaves the card's file under its new name with secrets blanked, replacing an older one. */

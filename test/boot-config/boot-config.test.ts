@@ -274,6 +274,16 @@ describe("applyBootConfig", () => {
     expect(readFileSync(join(modules, "cw-agent-i2c.conf"), "utf8")).toMatch(/^i2c-dev$/m);
   });
 
+  it("a boot partition that refuses writes: applied all the same, the file stays", () => {
+    writeFileSync(card("cw-agent.txt"), "CYBUS_AGENT_NAME=press-7\nCYBUS_MQTT_HOST=cw.plant\n");
+    // Even root cannot replace a non-empty directory with a file: the rename on the card fails.
+    mkdirSync(join(card("cw-agent.txt.applied"), "x"), { recursive: true });
+    expect(apply().result).toBe("applied");
+    expect(envText()).toContain("CYBUS_MQTT_HOST=cw.plant\n");
+    expect(existsSync(card("cw-agent.txt"))).toBe(true);
+    expect(logged.some((line) => line.startsWith("warning: cannot rename cw-agent.txt"))).toBe(true);
+  });
+
   it("finds the file at /boot on older layouts", () => {
     writeFileSync(join(root, "boot", "cw-agent.txt"), "CYBUS_AGENT_NAME=press-7\nCYBUS_MQTT_HOST=cw.plant\n");
     expect(apply().result).toBe("applied");

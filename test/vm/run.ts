@@ -104,10 +104,22 @@ const FLASH_AND_GO_FILES = [
   "./usr/lib/modules-load.d/cw-agent.conf",
 ];
 let deb: string | undefined;
+let built: string | undefined;
 if (existsSync(packageBuilder)) {
-  run("nice", ["-n", "10", "bash", packageBuilder, "--arch", "amd64", "--out", join(work, "packages")]);
-  const built = readdirSync(join(work, "packages")).find((name) => /_amd64\.deb$/.test(name));
-  if (built === undefined) throw new Error("the package build made no amd64 .deb");
+  try {
+    run("nice", ["-n", "10", "bash", packageBuilder, "--arch", "amd64", "--out", join(work, "packages")]);
+    built = readdirSync(join(work, "packages")).find((name) => /_amd64\.deb$/.test(name));
+    if (built === undefined) record(false, "package", elapsed(t), "the package build made no amd64 .deb");
+  } catch (error) {
+    record(
+      false,
+      "package",
+      elapsed(t),
+      `the package build failed: ${(error as Error).message.split("\n")[0]}`,
+    );
+  }
+}
+if (built !== undefined) {
   const contents = run("dpkg-deb", ["-c", join(work, "packages", built)]);
   const absent = FLASH_AND_GO_FILES.filter((file) => !contents.includes(` ${file}`));
   record(
