@@ -3,7 +3,9 @@
  * QEMU (TCG) with no network device, prepares its boot partition with scripts/prepare-card, and
  * reads the guest driver's PASS/FAIL lines from the serial console. See docs/flash-and-go.md.
  *
- *   node dist/test/vm/run.js [--cuts N] [--seed N] [--keep] [--console]
+ *   node dist/test/vm/run.js [--cuts N] [--seed N] [--package FILE.deb] [--keep] [--console]
+ *
+ * --package installs that amd64 .deb (e.g. one CI built already) instead of building one.
  *
  * Skips (exit 0) where QEMU, debootstrap, mtools or nbdkit are missing, except under CI (CI set),
  * where that is a failure.
@@ -11,7 +13,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -24,6 +26,7 @@ const { values: flags } = parseArgs({
   options: {
     cuts: { type: "string", default: "10" },
     seed: { type: "string" },
+    package: { type: "string" },
     keep: { type: "boolean", default: false },
     console: { type: "boolean", default: false },
   },
@@ -105,7 +108,11 @@ const FLASH_AND_GO_FILES = [
 ];
 let deb: string | undefined;
 let built: string | undefined;
-if (existsSync(packageBuilder)) {
+if (flags.package !== undefined) {
+  mkdirSync(join(work, "packages"));
+  cpSync(flags.package, join(work, "packages", basename(flags.package)));
+  built = basename(flags.package);
+} else if (existsSync(packageBuilder)) {
   try {
     run("nice", ["-n", "10", "bash", packageBuilder, "--arch", "amd64", "--out", join(work, "packages")]);
     built = readdirSync(join(work, "packages")).find((name) => /_amd64\.deb$/.test(name));
