@@ -81,12 +81,17 @@ if (missing.length > 0 || process.getuid?.() !== 0) {
   process.exit(0);
 }
 
-function run(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): string {
+function run(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; quiet?: boolean } = {},
+): string {
+  const { quiet, ...rest } = options;
   return execFileSync(command, args, {
     encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", quiet ? "ignore" : "inherit"],
     maxBuffer: 64 * 1024 * 1024,
-    ...options,
+    ...rest,
   }).trim();
 }
 
@@ -225,7 +230,8 @@ run(join(ROOT, "scripts", "prepare-card"), [
 ]);
 const card = (file: string) => {
   try {
-    return run("mtype", ["-i", bootDisk, `::${file}`], mtools);
+    // Asking for a file that is gone is how its absence is checked: no message for that.
+    return run("mtype", ["-i", bootDisk, `::${file}`], { ...mtools, quiet: true });
   } catch {
     return undefined;
   }
