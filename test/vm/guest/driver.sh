@@ -132,7 +132,7 @@ grant_and_watchdog() {
   t=$(now)
   kill -STOP "$pid"
   # A new main process that is online again; StatusText alone may still be the old process's.
-  wait_for 120 bash -c "[ \"\$(systemctl show -p NRestarts --value cw-agent)\" -gt $nrestarts ] && [ \"\$(systemctl show -p MainPID --value cw-agent)\" -ne 0 ] && [ \"\$(systemctl show -p MainPID --value cw-agent)\" -ne $pid ] && systemctl show -p StatusText --value cw-agent | grep -q ^Online"
+  wait_for 240 bash -c "[ \"\$(systemctl show -p NRestarts --value cw-agent)\" -gt $nrestarts ] && [ \"\$(systemctl show -p MainPID --value cw-agent)\" -ne 0 ] && [ \"\$(systemctl show -p MainPID --value cw-agent)\" -ne $pid ] && systemctl show -p StatusText --value cw-agent | grep -q ^Online"
   check 2-watchdog-restart "$t" "pid $pid -> $(main_pid), NRestarts $nrestarts -> $(systemctl show -p NRestarts --value cw-agent), WatchdogUSec=$(systemctl show -p WatchdogUSec --value cw-agent)" \
     bash -c "[ \"\$(systemctl show -p MainPID --value cw-agent)\" != $pid ] && journalctl -u cw-agent --no-pager | grep -q 'Watchdog timeout' && systemctl show -p StatusText --value cw-agent | grep -q ^Online"
   check 2-same-credentials "$t" "registration requests $calls -> $(register_calls)" \
