@@ -269,7 +269,7 @@ i2c_late() {
   wait_for 150 grep -q 'a=03c' /sys/kernel/tracing/trace
   # The refresh leaves its runtime drop-in: proof that the udev rule, not luck, let the agent in.
   local dropin=/run/systemd/system.control/cw-agent.service.d/50-DeviceAllow.conf
-  check 6-display-recovers-without-restart "$t" "pid $pid -> $(main_pid), $(grep -c 'a=03c' /sys/kernel/tracing/trace) writes to 0x3c, $(tr '\n' ' ' <$dropin 2>&1 | cut -c1-80)" \
+  check 6-display-recovers-without-restart "$t" "pid $pid -> $(main_pid), $(grep -c 'a=03c' /sys/kernel/tracing/trace) writes to 0x3c, $(grep -h DeviceAllow $dropin 2>&1 | tr '\n' ' ')" \
     bash -c "[ \"\$(systemctl show -p MainPID --value cw-agent)\" = $pid ] && grep -q 'a=03c' /sys/kernel/tracing/trace && grep -q char-i2c $dropin"
   echo "VMTEST INFO 6-check-as-root $(cw-agent check 2>&1 | grep -i display | head -2 | tr '\n' ' ')"
 }
