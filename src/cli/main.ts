@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runAgent } from "../agent/run.js";
+import { applyBootConfigCommand } from "../boot-config/command.js";
 import { MAX_IDENTIFY_SECONDS } from "../control/index.js";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../exit-codes.js";
 import { errorMessage } from "../util/errors.js";
@@ -23,6 +24,7 @@ Commands:
   reset [--yes]       discard the credentials; the agent registers anew
   identify [seconds]  blink the status LED of the running agent (default CW_AGENT_LED_IDENTIFY_S)
   pairing-id          print the pairing ID waiting for authorization in Connectware
+  apply-boot-config   apply cw-agent.txt from the boot partition (run by cw-agent-boot-config.service)
   version             print the version
   help                print this help
 
@@ -155,6 +157,9 @@ export async function main(argv: string[], output: Output = processOutput): Prom
         const { values } = parse(rest, [], 0);
         return pairingIdCommand(environment(values), output);
       }
+      case "apply-boot-config":
+        if (rest.length > 0) throw new UsageError("apply-boot-config takes no arguments");
+        return applyBootConfigCommand(output);
       case "version":
       case "--version":
         if (rest.length > 0) throw new UsageError("version takes no arguments");
