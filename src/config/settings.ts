@@ -246,7 +246,7 @@ export const SETTINGS = {
   },
   CW_AGENT_RECONNECT_MIN_MS: {
     group: "Timing",
-    help: "First MQTT reconnect delay; the backoff doubles up to the maximum and starts over after 30 s of stable connection.",
+    help: "Unit of the MQTT reconnect backoff: the first delay after a loss is random between 0 and 4 times this, then the delay doubles up to the maximum; it starts over after 30 s of stable connection.",
     defaultText: "1000",
     parse: milliseconds(100, 600_000, 1_000),
   },
@@ -284,7 +284,7 @@ export const SETTINGS = {
   },
   CW_AGENT_REGISTRY_PENDING_POLL_MS: {
     group: "Timing",
-    help: "Re-ask interval while waiting for authorization of the pairing ID (202), ±20 % jitter.",
+    help: "Re-ask interval while waiting for authorization of the pairing ID (202), ±20 % jitter. The first request of a registration waits a random part of one interval.",
     defaultText: "2000",
     parse: milliseconds(100, 600_000, 2_000),
   },
