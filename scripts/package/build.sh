@@ -145,11 +145,13 @@ elf_depends() {
 installed_size() { du -sk --apparent-size "$1" | cut -f1; }
 
 # The packaged units are the repository's, with ExecStart pointing at the packaged agent.
+# package_unit FROM TO NODE [COMMAND]: COMMAND is the cw-agent command the unit runs (default run).
 package_unit() {
-  local from="$1" to="$2" node="$3" pattern='^ExecStart=/usr/bin/node /opt/cw-agent/dist/src/cli\.js run$'
+  local from="$1" to="$2" node="$3" command="${4:-run}"
+  local pattern="^ExecStart=/usr/bin/node /opt/cw-agent/dist/src/cli\\.js $command\$"
   [[ "$(grep -c "$pattern" "$from")" == 1 ]] ||
-    die "$from has no line 'ExecStart=/usr/bin/node /opt/cw-agent/dist/src/cli.js run' to point at the package"
-  sed -e "s#$pattern#ExecStart=$node /usr/lib/cw-agent/lib/cli.js run#" \
+    die "$from has no line 'ExecStart=/usr/bin/node /opt/cw-agent/dist/src/cli.js $command' to point at the package"
+  sed -e "s#$pattern#ExecStart=$node /usr/lib/cw-agent/lib/cli.js $command#" \
     -e 's#^\(\# Installed by\) install\.sh into /etc/systemd/system#\1 the cw-agent package into /lib/systemd/system#' \
     "$from" >"$to"
 }
@@ -235,6 +237,14 @@ build_one() {
     "$node_path" >"$stage/usr/bin/cw-agent"
   package_unit "$root/systemd/cw-agent.service" "$stage/lib/systemd/system/cw-agent.service" "$node_path"
   package_unit "$root/systemd/cw-agent@.service" "$stage/lib/systemd/system/cw-agent@.service" "$node_path"
+  # Flash and go (docs/flash-and-go.md): cw-agent.txt from the boot partition, i2c-dev at every
+  # boot, and I2C buses that appear while an agent runs made usable to it.
+  package_unit "$root/systemd/cw-agent-boot-config.service" \
+    "$stage/lib/systemd/system/cw-agent-boot-config.service" "$node_path" apply-boot-config
+  cp "$root/systemd/cw-agent-i2c-refresh.service" "$stage/lib/systemd/system/cw-agent-i2c-refresh.service"
+  mkdir -p "$stage/lib/udev/rules.d" "$stage/usr/lib/modules-load.d"
+  cp "$root/systemd/cw-agent-i2c.rules" "$stage/lib/udev/rules.d/60-cw-agent-i2c.rules"
+  cp "$root/systemd/cw-agent-modules.conf" "$stage/usr/lib/modules-load.d/cw-agent.conf"
   cp "$root/systemd/cw-agent.env" "$stage/etc/cw-agent/cw-agent.env"
 
   copyright "$stage" "$runtime_license" >"$stage/usr/share/doc/cw-agent/copyright"
