@@ -14,6 +14,7 @@ arch="${1:?usage: scripts/ci/test-emulated.sh arm64|armhf}"
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 here="$repo/scripts/package"
 log_prefix="emulated $arch"
+checkout="$repo"
 # shellcheck source=scripts/package/lib.sh
 source "$here/lib.sh"
 export CW_AGENT_TEST_TIME_SCALE="${CW_AGENT_TEST_TIME_SCALE:-4}"

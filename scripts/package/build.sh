@@ -16,6 +16,7 @@ here="$root/scripts/package"
 out="$root/dist/packages"
 arches=()
 
+checkout="$root"
 # shellcheck source=scripts/package/lib.sh
 source "$here/lib.sh"
 
@@ -99,7 +100,7 @@ build_addons() {
   local arch="$1" nodedir="$2" dest="$3" triplet work spec module file
   triplet="$(triplet_of "$arch")"
   # A fixed directory: compilers write the build path into the objects, and the build id with it.
-  work="$cache/work/$arch"
+  work="$builds/work/$arch"
   rm -rf -- "$work"
   mkdir -p "$work"
   cp "$root/package.json" "$root/package-lock.json" "$work/"
@@ -181,11 +182,13 @@ EOF
   fi
   printf '\nLicense: MIT\n'
   sed -e 's/^[[:space:]]*$/./' -e 's/^/ /' "$root/packaging/debian/mit-license"
+  local modules="$builds/bundle/modules.tsv"
+  node "$root/dist/scripts/package/bundled-licenses.js" "$builds/bundle/cli.meta.json" "$root" >"$modules"
   while IFS=$'\t' read -r name ver license file; do
     [[ -n "$file" ]] || die "bundled module $name@$ver has no license file"
     cp "$file" "$doc/licenses/${name//\//_}@$ver"
     printf '%s@%s\t%s\n' "$name" "$ver" "$license" >>"$doc/licenses/MODULES"
-  done < <(node "$root/dist/scripts/package/bundled-licenses.js" "$cache/bundle/cli.meta.json" "$root")
+  done <"$modules"
 }
 
 # The overrides naming the bundled runtime do not apply to armhf, which has none.
@@ -206,7 +209,7 @@ build_one() {
   triplet="$(triplet_of "$arch")"
   runtime="$(fetch_runtime "$arch")"
   nodedir="$runtime"
-  stage="$cache/stage/$arch"
+  stage="$builds/stage/$arch"
   rm -rf -- "$stage"
   mkdir -p "$stage/DEBIAN" "$stage/usr/lib/cw-agent/lib" "$stage/usr/bin" "$stage/lib/systemd/system" \
     "$stage/etc/cw-agent" "$stage/usr/share/doc/cw-agent" "$stage/usr/share/lintian/overrides"
@@ -228,7 +231,7 @@ build_one() {
 
   log "$arch: building native modules for $(basename "$(dirname "$runtime")")"
   build_addons "$arch" "$nodedir" "$lib"
-  cp "$cache/bundle/cli.js" "$lib/lib/cli.js"
+  cp "$builds/bundle/cli.js" "$lib/lib/cli.js"
   # The agent reads its version and the earliest plausible clock from this file.
   node -e 'const p=require(process.argv[1]); process.stdout.write(JSON.stringify({name:p.name,version:p.version,private:true,type:"module"},null,2)+"\n")' \
     "$root/package.json" >"$lib/package.json"
@@ -278,7 +281,7 @@ build_one() {
 }
 
 started=$SECONDS
-mkdir -p "$cache/bundle"
-bundle_agent "$cache/bundle/cli.js"
+mkdir -p "$builds/bundle"
+bundle_agent "$builds/bundle/cli.js"
 for arch in "${arches[@]}"; do build_one "$arch"; done
 log "done in $((SECONDS - started)) s"

@@ -10,6 +10,9 @@ die() {
 log() { echo "$log_prefix: $*" >&2; }
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/cw-agent-build"
+# Build trees per checkout (callers set `checkout` to the repository root): two checkouts building at
+# once must not share them. Runtimes are shared; they are verified on every use.
+builds="$cache/builds/$(printf '%s' "${checkout:?}" | sha256sum | cut -c1-12)"
 
 runtime_line() {
   local line
@@ -100,7 +103,7 @@ addon_stamp() { echo "$1 $2 $(sha256sum <package-lock.json | cut -d' ' -f1)"; }
 # reuse_addons DIR ARCH NODEDIR: copies the modules compiled by the package build for the same
 # target, headers and lock file (in the same run of CI) instead of compiling them again.
 reuse_addons() {
-  local dir="$1" arch="$2" nodedir="$3" built="$cache/work/$2" module
+  local dir="$1" arch="$2" nodedir="$3" built="$builds/work/$2" module
   [[ -f "$built/.cw-agent-addons" && "$(cat "$built/.cw-agent-addons")" == "$(addon_stamp "$arch" "$nodedir")" ]] || return 1
   for module in "${ADDONS[@]}"; do
     [[ -d "$built/node_modules/$module/build/Release" ]] || return 1

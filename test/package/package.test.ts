@@ -10,7 +10,16 @@
  * unless CW_AGENT_PACKAGE_REQUIRED lists the architecture (CI does), which turns that into a failure.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { arch as hostArch } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -269,9 +278,10 @@ for (const arch of ["amd64", "arm64", "armhf"] as const) {
         const envFile = statSync(join(root, "etc/cw-agent/cw-agent.env"));
         expect(String(envFile.gid)).toBe(gid);
         expect(envFile.mode & 0o777).toBe(0o640);
-        expect(existsSync(join(root, "etc/systemd/system/multi-user.target.wants/cw-agent.service"))).toBe(
-          true,
-        );
+        // An absolute link, meaningful inside the root only.
+        expect(
+          readlinkSync(join(root, "etc/systemd/system/multi-user.target.wants/cw-agent.service")),
+        ).toMatch(/^(\/usr)?\/lib\/systemd\/system\/cw-agent\.service$/);
       });
 
       it("an upgrade keeps edited settings and the credentials: online again without a new pairing", async () => {
