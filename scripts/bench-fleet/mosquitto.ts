@@ -1,44 +1,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
+import { freePort, portOpen } from "../local-mosquitto.js";
 
-const SEARCH_PATH = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
-
-function findTool(name: string): string | undefined {
-  return SEARCH_PATH.map((dir) => join(dir, name)).find((path) => existsSync(path));
-}
-
-export function findMosquitto(): { broker: string; passwd: string } | undefined {
-  const broker = findTool("mosquitto");
-  const passwd = findTool("mosquitto_passwd");
-  return broker && passwd ? { broker, passwd } : undefined;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: "127.0.0.1" });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
+export { findMosquitto } from "../local-mosquitto.js";
 
 /** One line of the broker's log with the broker's own timestamp (whole seconds since the epoch). */
 export interface BrokerLogLine {

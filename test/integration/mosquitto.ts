@@ -1,47 +1,14 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import { freePort, portOpen } from "../../scripts/local-mosquitto.js";
 
-const SEARCH_PATH = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
-
-function findTool(name: string): string | undefined {
-  return SEARCH_PATH.map((dir) => join(dir, name)).find((path) => existsSync(path));
-}
-
-/** Both binaries of Debian's `mosquitto` package, or undefined where it is not installed. */
-export function findMosquitto(): { broker: string; passwd: string } | undefined {
-  const broker = findTool("mosquitto");
-  const passwd = findTool("mosquitto_passwd");
-  return broker && passwd ? { broker, passwd } : undefined;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
+export { findMosquitto } from "../../scripts/local-mosquitto.js";
 
 async function waitForPort(port: number, deadlineMs = 10_000): Promise<void> {
   const start = Date.now();
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ port, host: "127.0.0.1" });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
+  while (!(await portOpen(port))) {
     if (Date.now() - start > deadlineMs) throw new Error(`mosquitto did not listen on ${port}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
