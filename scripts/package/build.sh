@@ -100,7 +100,7 @@ build_addons() {
   local arch="$1" nodedir="$2" dest="$3" triplet work spec module file
   triplet="$(triplet_of "$arch")"
   # A fixed directory: compilers write the build path into the objects, and the build id with it.
-  work="$builds/work/$arch"
+  work="$builds/addon-build/$arch"
   rm -rf -- "$work"
   mkdir -p "$work"
   cp "$root/package.json" "$root/package-lock.json" "$work/"

@@ -103,7 +103,7 @@ addon_stamp() { echo "$1 $2 $(sha256sum <package-lock.json | cut -d' ' -f1)"; }
 # reuse_addons DIR ARCH NODEDIR: copies the modules compiled by the package build for the same
 # target, headers and lock file (in the same run of CI) instead of compiling them again.
 reuse_addons() {
-  local dir="$1" arch="$2" nodedir="$3" built="$builds/work/$2" module
+  local dir="$1" arch="$2" nodedir="$3" built="$builds/addon-build/$2" module
   [[ -f "$built/.cw-agent-addons" && "$(cat "$built/.cw-agent-addons")" == "$(addon_stamp "$arch" "$nodedir")" ]] || return 1
   for module in "${ADDONS[@]}"; do
     [[ -d "$built/node_modules/$module/build/Release" ]] || return 1
