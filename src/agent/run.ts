@@ -1,4 +1,4 @@
-import { type AgentConfig, ConfigErrors, hostForUrl } from "../config/config.js";
+import { type AgentConfig, eachInvalidSetting, hostForUrl } from "../config/config.js";
 import { ConfigError } from "../config/config-error.js";
 import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
 import {
@@ -39,7 +39,7 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     if (!(error instanceof ConfigError)) throw error;
     // One line per invalid setting: each names its variable, so journalctl shows them all.
     const logger = createLogger({ level: "info" });
-    for (const invalid of error instanceof ConfigErrors ? error.errors : [error]) {
+    for (const invalid of eachInvalidSetting(error)) {
       logger.fatal({ variable: invalid.variable }, `Invalid configuration: ${invalid.message}`);
     }
     return EXIT_CONFIG;

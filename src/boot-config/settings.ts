@@ -1,4 +1,4 @@
-import { ConfigErrors } from "../config/config.js";
+import { eachInvalidSetting } from "../config/config.js";
 import { ConfigError, type Env } from "../config/config-error.js";
 import { ALL_SETTINGS, loadSettings } from "../settings.js";
 
@@ -16,8 +16,7 @@ export function configErrors(env: Env): ConfigError[] {
     loadSettings(env);
     return [];
   } catch (error) {
-    if (error instanceof ConfigErrors) return [...error.errors];
-    if (error instanceof ConfigError) return [error];
+    if (error instanceof ConfigError) return [...eachInvalidSetting(error)];
     throw error;
   }
 }

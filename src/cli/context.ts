@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { type AgentConfig, ConfigErrors, loadConfig } from "../config/config.js";
+import { type AgentConfig, eachInvalidSetting, loadConfig } from "../config/config.js";
 import { ConfigError } from "../config/config-error.js";
 import {
   AgentNotRunningError,
@@ -83,7 +83,7 @@ export function settingsOrExit(env: NodeJS.ProcessEnv, output: Output): Settings
     settings = loadSettings(env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    for (const invalid of error instanceof ConfigErrors ? error.errors : [error]) {
+    for (const invalid of eachInvalidSetting(error)) {
       output.err(`cw-agent: invalid configuration: ${invalid.message}`);
     }
     explainConfigSource(output);

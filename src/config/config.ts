@@ -51,6 +51,11 @@ export class ConfigErrors extends ConfigError {
   }
 }
 
+/** Each invalid setting a ConfigError stands for: itself, or every one a ConfigErrors carries. */
+export function eachInvalidSetting(error: ConfigError): readonly ConfigError[] {
+  return error instanceof ConfigErrors ? error.errors : [error];
+}
+
 /** Throws ConfigErrors naming every invalid setting. */
 export function throwIfInvalid(errors: readonly ConfigError[]): void {
   if (errors.length === 1) throw errors[0];
