@@ -62,11 +62,19 @@ export class AgentProcess {
   /** Every password this agent's database held while the test ran: none may appear in any output. */
   readonly secretsSeen = new Set<string>();
 
+  /**
+   * `command` starts the agent's CLI: this checkout's built dist/ by default, or a packaged one
+   * (its own node, qemu-user, a chroot). `stateDir` is where this process finds the database; `env`
+   * may name it differently for the agent (CW_AGENT_STATE_DIR inside a chroot).
+   */
   constructor(
     readonly env: Record<string, string>,
     readonly stateDir: string,
+    command: readonly string[] = [process.execPath, CLI],
   ) {
-    this.child = spawn(process.execPath, [CLI, "run"], {
+    const [file, ...args] = command;
+    if (file === undefined) throw new Error("empty command");
+    this.child = spawn(file, [...args, "run"], {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CW_AGENT_STATE_DIR: stateDir, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

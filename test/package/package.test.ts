@@ -24,7 +24,7 @@ import { arch as hostArch } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
-import { FAST_TIMINGS } from "../integration/agent-process.js";
+import { AgentProcess, FAST_TIMINGS } from "../integration/agent-process.js";
 import { storedCredentials } from "../integration/fixtures.js";
 import {
   type DebArch,
@@ -32,7 +32,6 @@ import {
   debField,
   emulationReady,
   extractPackage,
-  PackagedAgent,
   packagePath,
   packageVersion,
   withVersion,
@@ -102,39 +101,44 @@ function run(command: string[], args: string[], env: Record<string, string> = {}
 
 /** Pairs a fresh agent and stops it; returns the password it stored. */
 async function pairAndStop(sim: ConnectwareSimulator, install: Installation, name: string) {
-  const agent = new PackagedAgent(install.command, agentEnv(sim, name, install.stateDir.agent));
+  const agent = new AgentProcess(
+    { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...agentEnv(sim, name, install.stateDir.agent) },
+    install.stateDir.host,
+    install.command,
+  );
   try {
-    const line = await agent.waitFor(
-      (l) => l.msg.includes("pairing ID (should match in UI)"),
-      "a pairing ID",
-    );
+    const line = await agent.waitForMessage("pairing ID (should match in UI)", { timeoutMs: 60_000 });
     const pairingId = /([0-9a-f]{6})$/.exec(line.msg)?.[1];
     expect(pairingId).toBeDefined();
-    await agent.waitForState("pending");
+    await agent.waitForState("pending", { timeoutMs: 60_000 });
     sim.grant(pairingId as string);
-    await agent.waitForState("online");
+    await agent.waitForState("online", { timeoutMs: 60_000 });
     expect(sim.mqttClients().map((client) => client.clientId)).toContain(name);
-    expect(await agent.stop()).toBe(0);
+    expect(await agent.kill("SIGTERM")).toBe(0);
     expect(agent.lines.some((l) => l.state === "stopped")).toBe(true);
   } finally {
-    await agent.kill();
+    await agent.kill("SIGKILL");
   }
   const stored = storedCredentials(install.stateDir.host);
   expect(stored?.password).toBeTruthy();
   // The password is stored, and never printed.
-  expect(agent.raw.join("\n")).not.toContain(stored?.password);
+  expect(agent.rawOutput.join("\n")).not.toContain(stored?.password);
   return stored?.password as string;
 }
 
 /** Starts on stored credentials: online without asking the registry again. */
 async function restartOnline(sim: ConnectwareSimulator, install: Installation, name: string) {
   const callsBefore = sim.registerCalls().length;
-  const agent = new PackagedAgent(install.command, agentEnv(sim, name, install.stateDir.agent));
+  const agent = new AgentProcess(
+    { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", ...agentEnv(sim, name, install.stateDir.agent) },
+    install.stateDir.host,
+    install.command,
+  );
   try {
-    await agent.waitForState("online");
-    expect(await agent.stop()).toBe(0);
+    await agent.waitForState("online", { timeoutMs: 60_000 });
+    expect(await agent.kill("SIGTERM")).toBe(0);
   } finally {
-    await agent.kill();
+    await agent.kill("SIGKILL");
   }
   expect(sim.registerCalls().length).toBe(callsBefore);
 }
