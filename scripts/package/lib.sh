@@ -35,6 +35,7 @@ fetch_runtime() {
     rm -rf -- "$tgz" "$dir"
   fi
   if [[ ! -f "$tgz" ]]; then
+    mkdir -p "$cache/runtimes"
     published="$(cd "$cache" && npm view "$name@$ver" dist.integrity)"
     [[ "$published" == "$integrity" ]] ||
       die "the registry publishes $published for $name@$ver; runtimes.conf pins $integrity"
