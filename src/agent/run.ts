@@ -1,3 +1,4 @@
+import { REJECTED_BOOT_CONFIG_NOTICE, readRejectedBootConfig } from "../boot-config/rejected.js";
 import { type AgentConfig, eachInvalidSetting, hostForUrl } from "../config/config.js";
 import { ConfigError } from "../config/config-error.js";
 import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
@@ -28,7 +29,10 @@ const STOP_DEADLINE_MS = 5_000;
  * `cw-agent run`: the service's main job. Resolves with the exit code; never throws for an
  * expected failure (bad configuration, state directory in use or unusable).
  */
-export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runAgent(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { bootConfigEtcDir?: string } = {},
+): Promise<number> {
   // Everything the agent creates holds or guards a secret: owner-only, whatever umask it was given.
   process.umask(0o077);
   let config: AgentConfig;
@@ -64,8 +68,20 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     );
   }
 
+  const rejectedBootConfig = readRejectedBootConfig(options.bootConfigEtcDir);
+  if (rejectedBootConfig !== undefined) {
+    logger.warn(
+      { reasons: rejectedBootConfig },
+      `cw-agent.txt on the boot partition was rejected, so the previous configuration is in force: ${rejectedBootConfig.join("; ")}. The card holds the same reasons in cw-agent.txt.errors`,
+    );
+  }
+
   const notifier = createSystemdNotifier(env, logger.child({ component: "systemd" }));
-  const agent = new Agent({ config, logger });
+  const agent = new Agent({
+    config,
+    logger,
+    ...(rejectedBootConfig === undefined ? {} : { notice: REJECTED_BOOT_CONFIG_NOTICE }),
+  });
   const indicators = createIndicators(indicatorConfig, logger);
   let control: ControlServer | undefined;
   let unobserveNotifier: (() => void) | undefined;
