@@ -1,6 +1,6 @@
 import { type AgentConfig, eachInvalidSetting, hostForUrl } from "../config/config.js";
 import { ConfigError } from "../config/config-error.js";
-import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
+import { ControlServer, controlSocketPath } from "../control/index.js";
 import {
   EXIT_CANTCREAT,
   EXIT_CONFIG,
@@ -67,7 +67,17 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
   const notifier = createSystemdNotifier(env, logger.child({ component: "systemd" }));
   const agent = new Agent({ config, logger });
   const indicators = createIndicators(indicatorConfig, logger);
-  let control: ControlServer | undefined;
+  const control = new ControlServer(
+    controlSocketPath(env, config.stateDir),
+    {
+      status: () => agent.status,
+      startedAt: Math.round(performance.timeOrigin),
+      resetCredentials: () => agent.resetCredentials(),
+      identify: (seconds) => indicators.identify(seconds),
+      observe: (observer) => agent.observe(observer),
+    },
+    logger,
+  );
   let unobserveNotifier: (() => void) | undefined;
 
   // Started in this order, stopped in reverse: a signal at any moment stops exactly what started.
@@ -105,24 +115,12 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
       },
       {
         // The CLI's way in; without it the agent still runs and the CLI reports from the database.
-        name: "control socket",
-        start: async () => {
-          control = await startControlServer(
-            controlSocketPath(env, config.stateDir),
-            {
-              status: () => agent.status,
-              startedAt: Math.round(performance.timeOrigin),
-              resetCredentials: () => agent.resetCredentials(),
-              identify: (seconds) => indicators.identify(seconds),
-              observe: (observer) => agent.observe(observer),
-            },
-            logger,
-          ).catch((error: unknown) => {
+        name: control.name,
+        start: () =>
+          control.start().catch((error: unknown) => {
             logger.error({ err: error }, `Control socket unavailable: ${errorMessage(error)}`);
-            return undefined;
-          });
-        },
-        stop: () => control?.close(),
+          }),
+        stop: () => control.stop(),
       },
       { name: "agent", start: () => agent.start(), stop: () => agent.stop() },
     ],
