@@ -15,7 +15,7 @@ import { loadSettings } from "../settings.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
 import { StateDirError } from "../storage/state-dir.js";
 import { StateDirLockedError } from "../storage/state-dir-lock.js";
-import { createSystemdNotifier } from "../systemd/notify.js";
+import { SystemdNotifier } from "../systemd/notify.js";
 import { errorMessage } from "../util/errors.js";
 import { sleep } from "../util/sleep.js";
 import { Agent } from "./agent.js";
@@ -64,8 +64,8 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     );
   }
 
-  const notifier = createSystemdNotifier(env, logger.child({ component: "systemd" }));
   const agent = new Agent({ config, logger });
+  const notifier = new SystemdNotifier(env, logger.child({ component: "systemd" }), { statuses: agent });
   const indicators = createIndicators(indicatorConfig, logger);
   const control = new ControlServer(
     controlSocketPath(env, config.stateDir),
@@ -78,23 +78,15 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     },
     logger,
   );
-  let unobserveNotifier: (() => void) | undefined;
 
   // Started in this order, stopped in reverse: a signal at any moment stops exactly what started.
   const parts = new Parts(
     [
       {
-        name: "systemd notifier",
-        start: () => {
-          notifier.startWatchdog();
-          unobserveNotifier = agent.observe(notifier.observe);
-        },
-        stop: async () => {
-          notifier.stopWatchdog();
-          unobserveNotifier?.();
-          // The last notifications get what is left of the stop deadline.
-          await Promise.race([notifier.flush(), sleep(Math.max(0, stopDeadlineAt - Date.now() - 100))]);
-        },
+        name: notifier.name,
+        start: () => notifier.start(),
+        // The last notifications get what is left of the stop deadline.
+        stop: () => Promise.race([notifier.stop(), sleep(Math.max(0, stopDeadlineAt - Date.now() - 100))]),
       },
       {
         name: "storage",
