@@ -9,7 +9,7 @@ import {
   EXIT_OK,
   EXIT_TEMPFAIL,
 } from "../exit-codes.js";
-import { createIndicators, type IndicatorConfig } from "../indicators/index.js";
+import { type IndicatorConfig, Indicators } from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { loadSettings } from "../settings.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
@@ -66,7 +66,7 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
 
   const agent = new Agent({ config, logger });
   const notifier = new SystemdNotifier(env, logger.child({ component: "systemd" }), { statuses: agent });
-  const indicators = createIndicators(indicatorConfig, logger);
+  const indicators = new Indicators(indicatorConfig, logger, { statuses: agent });
   const control = new ControlServer(
     controlSocketPath(env, config.stateDir),
     {
@@ -97,14 +97,7 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
           agent.close();
         },
       },
-      {
-        name: "indicators",
-        start: async () => {
-          agent.observe(indicators.observe);
-          await indicators.start();
-        },
-        stop: () => indicators.stop(),
-      },
+      indicators,
       {
         // The CLI's way in; without it the agent still runs and the CLI reports from the database.
         name: control.name,
