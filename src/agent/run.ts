@@ -1,7 +1,7 @@
 import { REJECTED_BOOT_CONFIG_NOTICE, readRejectedBootConfig } from "../boot-config/rejected.js";
 import { type AgentConfig, eachInvalidSetting, hostForUrl } from "../config/config.js";
 import { ConfigError } from "../config/config-error.js";
-import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
+import { ControlServer, controlSocketPath } from "../control/index.js";
 import {
   EXIT_CANTCREAT,
   EXIT_CONFIG,
@@ -10,13 +10,13 @@ import {
   EXIT_OK,
   EXIT_TEMPFAIL,
 } from "../exit-codes.js";
-import { createIndicators, type IndicatorConfig } from "../indicators/index.js";
+import { type IndicatorConfig, Indicators } from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { loadSettings } from "../settings.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
 import { StateDirError } from "../storage/state-dir.js";
 import { StateDirLockedError } from "../storage/state-dir-lock.js";
-import { createSystemdNotifier } from "../systemd/notify.js";
+import { SystemdNotifier } from "../systemd/notify.js";
 import { errorMessage } from "../util/errors.js";
 import { sleep } from "../util/sleep.js";
 import { Agent } from "./agent.js";
@@ -76,31 +76,33 @@ export async function runAgent(
     );
   }
 
-  const notifier = createSystemdNotifier(env, logger.child({ component: "systemd" }));
   const agent = new Agent({
     config,
     logger,
     ...(rejectedBootConfig === undefined ? {} : { notice: REJECTED_BOOT_CONFIG_NOTICE }),
   });
-  const indicators = createIndicators(indicatorConfig, logger);
-  let control: ControlServer | undefined;
-  let unobserveNotifier: (() => void) | undefined;
+  const notifier = new SystemdNotifier(env, logger.child({ component: "systemd" }), { statuses: agent });
+  const indicators = new Indicators(indicatorConfig, logger, { statuses: agent });
+  const control = new ControlServer(
+    controlSocketPath(env, config.stateDir),
+    {
+      status: () => agent.status,
+      startedAt: Math.round(performance.timeOrigin),
+      resetCredentials: () => agent.resetCredentials(),
+      identify: (seconds) => indicators.identify(seconds),
+      observe: (observer) => agent.observe(observer),
+    },
+    logger,
+  );
 
   // Started in this order, stopped in reverse: a signal at any moment stops exactly what started.
   const parts = new Parts(
     [
       {
-        name: "systemd notifier",
-        start: () => {
-          notifier.startWatchdog();
-          unobserveNotifier = agent.observe(notifier.observe);
-        },
-        stop: async () => {
-          notifier.stopWatchdog();
-          unobserveNotifier?.();
-          // The last notifications get what is left of the stop deadline.
-          await Promise.race([notifier.flush(), sleep(Math.max(0, stopDeadlineAt - Date.now() - 100))]);
-        },
+        name: notifier.name,
+        start: () => notifier.start(),
+        // The last notifications get what is left of the stop deadline.
+        stop: () => Promise.race([notifier.stop(), sleep(Math.max(0, stopDeadlineAt - Date.now() - 100))]),
       },
       {
         name: "storage",
@@ -111,34 +113,15 @@ export async function runAgent(
           agent.close();
         },
       },
-      {
-        name: "indicators",
-        start: async () => {
-          agent.observe(indicators.observe);
-          await indicators.start();
-        },
-        stop: () => indicators.stop(),
-      },
+      indicators,
       {
         // The CLI's way in; without it the agent still runs and the CLI reports from the database.
-        name: "control socket",
-        start: async () => {
-          control = await startControlServer(
-            controlSocketPath(env, config.stateDir),
-            {
-              status: () => agent.status,
-              startedAt: Math.round(performance.timeOrigin),
-              resetCredentials: () => agent.resetCredentials(),
-              identify: (seconds) => indicators.identify(seconds),
-              observe: (observer) => agent.observe(observer),
-            },
-            logger,
-          ).catch((error: unknown) => {
+        name: control.name,
+        start: () =>
+          control.start().catch((error: unknown) => {
             logger.error({ err: error }, `Control socket unavailable: ${errorMessage(error)}`);
-            return undefined;
-          });
-        },
-        stop: () => control?.close(),
+          }),
+        stop: () => control.stop(),
       },
       { name: "agent", start: () => agent.start(), stop: () => agent.stop() },
     ],

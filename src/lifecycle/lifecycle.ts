@@ -56,6 +56,14 @@ export type StatusDetails = Partial<Pick<AgentStatus, "pairingId" | "nextAttempt
 
 export type StatusObserver = (status: AgentStatus, previous: AgentStatus | undefined) => void;
 
+/**
+ * Where a part that shows the status subscribes once it starts: the Lifecycle, or the Agent that
+ * owns one. The returned function unsubscribes.
+ */
+export interface StatusSource {
+  observe(observer: StatusObserver): () => void;
+}
+
 const ALLOWED_TRANSITIONS: Readonly<Record<AgentState, readonly AgentState[]>> = {
   starting: ["registering", "connecting", "stopping", "failed"],
   registering: ["registering", "registry-locked", "pending", "conflict", "connecting", "stopping", "failed"],
