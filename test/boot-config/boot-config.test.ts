@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type ApplyBootConfigOptions, applyBootConfig, mergeEnvLines } from "../../src/boot-config/apply.js";
 import { parseBootConfig } from "../../src/boot-config/parse.js";
+import { REJECTED_BOOT_CONFIG_FILE, readRejectedBootConfig } from "../../src/boot-config/rejected.js";
 import { configErrors, settingNames } from "../../src/boot-config/settings.js";
 
 const CA = readFileSync(new URL("../../scripts/connectware-sim/certs/ca.pem", import.meta.url), "utf8");
@@ -198,7 +199,7 @@ describe("applyBootConfig", () => {
     expect(envText()).toContain(`CW_AGENT_CA_FILE=${join(etc, "ca.pem")}\n`);
   });
 
-  it("an invalid file: .invalid with secrets blanked, .errors naming each line, nothing in /etc changes", () => {
+  it("an invalid file: .invalid with secrets blanked, .errors naming each line, the configuration in /etc stays", () => {
     writeFileSync(card("cw-agent.txt"), "CYBUS_AGENT_NAME=press-7\nCYBUS_MQTT_HOST=cw.plant\n");
     apply();
     const before = envText();
@@ -220,6 +221,11 @@ describe("applyBootConfig", () => {
     expect(errors).not.toContain("hunter2");
     expect(errors.split("\r\n").filter((line) => line.startsWith("line "))).toHaveLength(4);
     expect(logged.some((line) => line.startsWith("error: cw-agent.txt: line 4"))).toBe(true);
+    // The agent reads the same reasons at start (and shows that an older configuration is in force).
+    expect(statSync(join(etc, REJECTED_BOOT_CONFIG_FILE)).mode & 0o777).toBe(0o640);
+    expect(readRejectedBootConfig(etc)).toEqual(
+      errors.split("\r\n").filter((line) => line.startsWith("line ")),
+    );
   });
 
   it("validation errors of settings name their lines, all of them", () => {
@@ -251,6 +257,7 @@ describe("applyBootConfig", () => {
     expect(apply().result).toBe("applied");
     expect(existsSync(card("cw-agent.txt.invalid"))).toBe(false);
     expect(existsSync(card("cw-agent.txt.errors"))).toBe(false);
+    expect(readRejectedBootConfig(etc)).toBeUndefined();
   });
 
   it("RESET=yes resets once, also when a power cut left the file in place after applying it", () => {

@@ -76,6 +76,20 @@ describe("HD44780 behind a PCF8574, against the device model", () => {
     expect(model.text()).toEqual(["CONFLICT: delete", "press-line-4    "]);
   });
 
+  it("a notice takes the line of the name, and the state and pairing ID stay", async () => {
+    const { timers, model, display } = await setup(20, 4);
+    await timers.settle(display.init());
+    const pending = { ...statusOf("pending"), notice: "cw-agent.txt invalid" };
+    await timers.settle(display.draw(renderLcdScreen(pending, 20, 4, formatTime)));
+    expect(model.text()).toEqual([
+      "WAITING FOR APPROVAL",
+      "Pairing ID 7f3a9c   ",
+      "cw-agent.txt invalid",
+      "Authorize this ID   ",
+    ]);
+    expect(renderLcdScreen(pending, 16, 2, formatTime)[0]).toBe("PENDING   7f3a9c");
+  });
+
   it("uses the 20x4 row addresses 0x00, 0x40, 0x14, 0x54", async () => {
     const { timers, model, display } = await setup(20, 4);
     await timers.settle(display.init());

@@ -153,3 +153,27 @@ describe("SH1106 column offset", () => {
     }
   });
 });
+
+describe("a notice beside the state", () => {
+  it("takes over one inverted row and leaves the rest of every state's screen as it was", () => {
+    for (const status of sampleStatuses(NOW)) {
+      const plain = viewOf(renderOledScreen(status, formatTime));
+      const noticed = viewOf(renderOledScreen({ ...status, notice: "cw-agent.txt invalid" }, formatTime));
+      const changed = noticed.flatMap((row, y) => (row === plain[y] ? [] : [y]));
+      // One text row: the band of one line of small text and its inverted frame.
+      expect(changed.length, status.state).toBeGreaterThan(0);
+      expect(Math.max(...changed) - Math.min(...changed), status.state).toBeLessThanOrEqual(8);
+      const band = noticed.slice(Math.min(...changed), Math.max(...changed) + 1).join("");
+      // Inverted: mostly lit, with dark text in it.
+      expect(band.split("#").length - 1, status.state).toBeGreaterThan(band.length / 2);
+    }
+  });
+
+  it("keeps the pairing ID whole while pending", () => {
+    const pending = sampleStatuses(NOW).find((status) => status.state === "pending");
+    if (pending === undefined) throw new Error("no pending sample");
+    const plain = renderOledScreen(pending, formatTime);
+    const noticed = renderOledScreen({ ...pending, notice: "cw-agent.txt invalid" }, formatTime);
+    for (const page of [3, 4]) expect(noticed.page(page)).toEqual(plain.page(page));
+  });
+});

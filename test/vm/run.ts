@@ -398,6 +398,7 @@ collect("reboot", result, [
   "5-invalid-file-renamed",
   "5-errors-name-lines",
   "5-previous-config-kept",
+  "5-display-shows-rejection",
 ]);
 const invalidOnCard = card("cw-agent.txt.invalid") ?? "";
 record(

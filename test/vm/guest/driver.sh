@@ -154,6 +154,12 @@ after_reboot() {
     bash -c "grep -q '^line 2: CYBUS_MQTT_PORT=\"70000\" is invalid' $BOOT/cw-agent.txt.errors && grep -q '^line 3: unknown setting' $BOOT/cw-agent.txt.errors"
   check 5-previous-config-kept "$t" "boot-config unit $(systemctl is-failed cw-agent-boot-config)" \
     bash -c "[ \"\$(sha256sum /etc/cw-agent/cw-agent.env | cut -d' ' -f1)\" = \"$(recall env.sha256)\" ] && systemctl is-failed --quiet cw-agent-boot-config && journalctl -u cw-agent-boot-config --no-pager | grep -q 'line 2: CYBUS_MQTT_PORT'"
+  # The technician in front of the box sees it too: the agent's log and its display.
+  t=$(now)
+  local trace=/tmp/smbus-notice.trace
+  wait_for 20 bash -c "cat /sys/kernel/tracing/trace >$trace; $NODE $TOOLS/vmtool.js oled-notice 'cw-agent.txt invalid' $trace >/dev/null"
+  check 5-display-shows-rejection "$t" "$(tool oled-notice 'cw-agent.txt invalid' "$trace"), log: $(journalctl -b -u cw-agent -p warning -o cat --no-pager | grep -c 'cw-agent.txt on the boot partition was rejected') warning lines" \
+    bash -c "tool() { $NODE $TOOLS/vmtool.js \"\$@\"; }; tool oled-notice 'cw-agent.txt invalid' $trace && journalctl -b -u cw-agent -p warning -o cat --no-pager | grep -q 'cw-agent.txt on the boot partition was rejected'"
 }
 
 # --- scenario 4: power cuts ---------------------------------------------------------------------------

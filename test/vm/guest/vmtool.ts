@@ -192,6 +192,28 @@ switch (command) {
     process.exit(differing === 0 && lit > 0 ? 0 : 1);
     break;
   }
+  case "oled-notice": {
+    // Online, the notice takes the band of pages 4 and 5; compare it with the agent's renderer.
+    const [notice = "", tracePath = ""] = args;
+    const ram = oledRamFromTrace(readFileSync(tracePath, "utf8"), 0x3c);
+    const expected = renderOledScreen({
+      state: "online",
+      since: 0,
+      agentName: "",
+      username: "",
+      broker: "",
+      registry: "",
+      notice,
+    });
+    let differing = 0;
+    for (const page of [4, 5]) {
+      const want = expected.page(page);
+      for (let x = 0; x < 128; x++) if (ram[page * 128 + x] !== want[x]) differing++;
+    }
+    console.log(JSON.stringify({ differing }));
+    process.exit(differing === 0 ? 0 : 1);
+    break;
+  }
   default:
     console.error(`unknown command ${command}`);
     process.exit(64);
