@@ -221,7 +221,7 @@ EOF
 check_source() {
   local file
   for file in dist/src/cli.js package.json package-lock.json \
-    systemd/cw-agent.service systemd/cw-agent@.service systemd/cw-agent.env; do
+    systemd/cw-agent.service systemd/cw-agent@.service systemd/cw-agent.env systemd/cw-agent@.env; do
     [[ -f "$SRC/$file" ]] || die "$SRC/$file is missing; in a source checkout run 'npm ci && npm run build' first"
   done
 }
@@ -369,7 +369,12 @@ install_env_file() {
     log "kept ${ENV_FILE#"$ROOT"} (never overwritten)"
     return 0
   fi
-  install_file "$SRC/systemd/cw-agent.env" "$ENV_FILE" 0640 || true
+  if [[ -n "$INSTANCE" ]]; then
+    # The instance's own template: %i is its name, the agent name is left to the unit.
+    install_content "$ENV_FILE" 0640 < <(sed "s/%i/$INSTANCE/g" "$SRC/systemd/cw-agent@.env") || true
+  else
+    install_file "$SRC/systemd/cw-agent.env" "$ENV_FILE" 0640 || true
+  fi
   chown_to_agent_group "$ENV_FILE"
   log "edit ${ENV_FILE#"$ROOT"}: set at least CYBUS_MQTT_HOST$([[ -n "$INSTANCE" ]] || echo ' and CYBUS_AGENT_NAME')"
 }

@@ -33,7 +33,7 @@ function makeSource(base: string): string {
   mkdirSync(join(src, "dist/src/agent"), { recursive: true });
   copyFileSync(join(REPO, "install.sh"), join(src, "install.sh"));
   chmodSync(join(src, "install.sh"), 0o755);
-  for (const file of ["cw-agent.service", "cw-agent@.service", "cw-agent.env"]) {
+  for (const file of ["cw-agent.service", "cw-agent@.service", "cw-agent.env", "cw-agent@.env"]) {
     copyFileSync(join(REPO, "systemd", file), join(src, "systemd", file));
   }
   writeFileSync(join(src, "dist/src/cli.js"), "// cli\n");
@@ -230,9 +230,11 @@ describe("install.sh into a staging root", () => {
     installOk();
     const run = installOk(["--instance", "line1"]);
     expect(mode(inRoot("etc/cw-agent/cw-agent@line1.env"))).toBe("640");
+    // The instance's template with its name: the unit reading it, its commands, its agent name.
     expect(read("etc/cw-agent/cw-agent@line1.env")).toBe(
-      readFileSync(join(src, "systemd/cw-agent.env"), "utf8"),
+      readFileSync(join(src, "systemd/cw-agent@.env"), "utf8").replaceAll("%i", "line1"),
     );
+    expect(read("etc/cw-agent/cw-agent@line1.env")).toContain("cw-agent settings of cw-agent@line1.service");
     expect(existsSync(inRoot("etc/systemd/system/cw-agent@.service"))).toBe(true);
     expect(run.stdout).toContain("systemctl enable cw-agent@line1.service");
 
