@@ -87,6 +87,18 @@ describe("unit files", () => {
     expect(burst).toBeGreaterThanOrEqual(3);
   });
 
+  it.each([
+    "cw-agent.service",
+    "cw-agent@.service",
+    "cw-agent-boot-config.service",
+    "cw-agent-i2c-refresh.service",
+  ])("%s: Documentation= names the agent's own man page first", (name) => {
+    const lines = directives(readFileSync(join(UNIT_DIR, name), "utf8"));
+    const documentation = lines.filter((line) => line.startsWith("Documentation="));
+    expect(documentation).toHaveLength(1);
+    expect(documentation[0]).toMatch(/^Documentation=man:cw-agent\(8\)( |$)/);
+  });
+
   it("no instance name can reach the default agent's files: every instance path carries the '@'", () => {
     const paths = directives(TEMPLATE).filter((line) =>
       /^(EnvironmentFile|StateDirectory|RuntimeDirectory)=/.test(line),
