@@ -17,6 +17,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -36,13 +37,23 @@ function makeSource(base: string): string {
   for (const file of ["cw-agent.service", "cw-agent@.service", "cw-agent.env", "cw-agent@.env"]) {
     copyFileSync(join(REPO, "systemd", file), join(src, "systemd", file));
   }
-  writeFileSync(join(src, "dist/src/cli.js"), "// cli\n");
+  writeFileSync(join(src, "dist/src/cli.js"), "// cli\n//# sourceMappingURL=cli.js.map\n");
+  writeFileSync(join(src, "dist/src/cli.js.map"), '{"version":3}\n');
   writeFileSync(join(src, "dist/src/agent/agent.js"), "// agent\n");
+  writeFileSync(join(src, "dist/src/agent/agent.js.map"), '{"version":3}\n');
   writeFileSync(join(src, "dist/src/agent/old.js"), "// removed in the next release\n");
   writeFileSync(join(src, "package.json"), '{ "name": "cw-agent", "version": "0.1.0" }\n');
   writeFileSync(join(src, "package-lock.json"), '{ "lockfileVersion": 3 }\n');
   return src;
 }
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** The service step of a staging install and the lines of the summary that depend on it. */
+const SERVICE_STEP = (_root: string) =>
+  "cw-agent install: service: planned: systemctl daemon-reload && systemctl enable cw-agent.service (not run in a staging root)";
+const UNITS_SUMMARY = "  units:    changed";
+const NEXT_HEADER = (_root: string) => ["Next:"];
 
 interface Run {
   status: number | null;
@@ -111,7 +122,7 @@ describe("install.sh into a staging root", () => {
   it("installs the agent, the units, the environment file and the user", () => {
     const run = installOk();
 
-    expect(read("opt/cw-agent/dist/src/cli.js")).toBe("// cli\n");
+    expect(read("opt/cw-agent/dist/src/cli.js")).toBe("// cli\n//# sourceMappingURL=cli.js.map\n");
     expect(read("opt/cw-agent/dist/src/agent/agent.js")).toBe("// agent\n");
     expect(read("opt/cw-agent/package-lock.json")).toBe('{ "lockfileVersion": 3 }\n');
     expect(mode(inRoot("opt/cw-agent"))).toBe("755");
@@ -152,6 +163,88 @@ describe("install.sh into a staging root", () => {
     if (process.getuid?.() === 0) {
       expect(String(statSync(inRoot("etc/cw-agent/cw-agent.env")).gid)).toBe(gid);
     }
+  });
+
+  it("prints one line per step and a closing summary; installs no source maps", () => {
+    const run = installOk();
+    const etc = `${root}/etc`;
+    expect(run.stdout.split("\n")).toEqual([
+      expect.stringMatching(/^cw-agent install: system: \S+, Node\.js v\d+\.\d+\.\d+ \(\S+\/node\)$/),
+      `cw-agent install: account: created the system user cw-agent, member of gpio, i2c; created the groups cw-agent, gpio, i2c (in ${etc}/passwd and ${etc}/group)`,
+      `cw-agent install: agent: installed 0.1.0 in ${root}/opt/cw-agent (5 files)`,
+      `cw-agent install: dependencies: planned: npm ci --omit=dev in ${root}/opt/cw-agent (not run in a staging root; see --skip-npm)`,
+      `cw-agent install: settings: created ${etc}/cw-agent/cw-agent.env from the template (root:cw-agent, 0640)`,
+      `cw-agent install: units: wrote cw-agent.service, cw-agent@.service to ${etc}/systemd/system`,
+      `cw-agent install: command: wrote ${root}/usr/local/bin/cw-agent`,
+      SERVICE_STEP(root),
+      "",
+      "cw-agent 0.1.0: fresh install",
+      UNITS_SUMMARY,
+      `  settings: ${etc}/cw-agent/cw-agent.env created from the template`,
+      ...NEXT_HEADER(root),
+      expect.stringMatching(
+        new RegExp(
+          `^  sudoedit ${escapeRegExp(etc)}/cw-agent/cw-agent\\.env +# set CYBUS_AGENT_NAME and CYBUS_MQTT_HOST$`,
+        ),
+      ),
+      expect.stringMatching(/^ {2}sudo cw-agent check +# .+/),
+      expect.stringMatching(/^ {2}sudo systemctl start cw-agent +# .*journalctl -u cw-agent -f/),
+      "",
+    ]);
+    const installed = Object.keys(listing(inRoot("opt/cw-agent")));
+    expect(installed.filter((path) => path.endsWith(".map"))).toEqual([]);
+    expect(installed).toContain("/dist/src/agent/agent.js");
+  });
+
+  it("the summary of an upgrade names the version it came from and what it kept", () => {
+    installOk();
+    // A source map an earlier release installed goes too.
+    writeFileSync(inRoot("opt/cw-agent/dist/src/agent/old.js.map"), "{}\n");
+    writeFileSync(join(src, "package.json"), '{ "name": "cw-agent", "version": "0.2.0" }\n');
+    writeFileSync(join(src, "dist/src/agent/agent.js"), "// agent v2\n");
+    rmSync(join(src, "dist/src/agent/old.js"));
+    const run = installOk();
+    expect(run.stdout).toContain(
+      `cw-agent install: agent: upgrade from 0.1.0 to 0.2.0 in ${root}/opt/cw-agent (2 files changed, 2 removed)\n`,
+    );
+    expect(run.stdout).toContain(
+      `\ncw-agent 0.2.0: upgrade from 0.1.0\n  units:    unchanged\n  settings: ${root}/etc/cw-agent/cw-agent.env kept\n`,
+    );
+    expect(existsSync(inRoot("opt/cw-agent/dist/src/agent/old.js.map"))).toBe(false);
+    expect(existsSync(inRoot("opt/cw-agent/dist/src/agent/old.js"))).toBe(false);
+    expect(Object.keys(listing(root)).filter((path) => /\.cw-agent-(old|new)$/.test(path))).toEqual([]);
+  });
+
+  it("installs the man page and the bash completion when the source tree has them, and says so", () => {
+    const plain = installOk();
+    expect(plain.stdout).not.toMatch(/man page|completion/);
+    expect(existsSync(inRoot("usr/share/man"))).toBe(false);
+
+    mkdirSync(join(src, "docs/man"), { recursive: true });
+    mkdirSync(join(src, "packaging/bash-completion"), { recursive: true });
+    writeFileSync(join(src, "docs/man/cw-agent.8"), ".TH CW-AGENT 8\n.SH NAME\ncw-agent \\- edge agent\n");
+    writeFileSync(
+      join(src, "packaging/bash-completion/cw-agent"),
+      "complete -W 'run status check' cw-agent\n",
+    );
+    const run = installOk();
+    const man = "usr/share/man/man8/cw-agent.8.gz";
+    const completion = "usr/share/bash-completion/completions/cw-agent";
+    expect(run.stdout).toContain(`cw-agent install: man page: wrote ${root}/${man}\n`);
+    expect(run.stdout).toContain(`cw-agent install: bash completion: wrote ${root}/${completion}\n`);
+    expect(gunzipSync(readFileSync(inRoot(man))).toString()).toBe(
+      readFileSync(join(src, "docs/man/cw-agent.8"), "utf8"),
+    );
+    expect(mode(inRoot(man))).toBe("644");
+    expect(read(completion)).toBe("complete -W 'run status check' cw-agent\n");
+
+    const before = listing(root);
+    expect(installOk().stdout).toContain("nothing to change");
+    expect(listing(root)).toEqual(before);
+
+    installOk(["--uninstall"]);
+    expect(existsSync(inRoot(man))).toBe(false);
+    expect(existsSync(inRoot(completion))).toBe(false);
   });
 
   it("is idempotent: a second run changes nothing", () => {
@@ -195,7 +288,7 @@ describe("install.sh into a staging root", () => {
 
     expect(read("etc/cw-agent/cw-agent.env")).toBe(edited);
     expect(mode(inRoot("etc/cw-agent/cw-agent.env"))).toBe("600");
-    expect(run.stdout).toContain("kept /etc/cw-agent/cw-agent.env");
+    expect(run.stdout).toContain(`kept ${root}/etc/cw-agent/cw-agent.env`);
     expect(read("opt/cw-agent/dist/src/cli.js")).toBe("// cli v2\n");
     expect(existsSync(inRoot("opt/cw-agent/dist/src/agent/old.js"))).toBe(false);
   });
@@ -310,7 +403,7 @@ describe("install.sh into a staging root", () => {
 
       configureDisplay("ssd1306");
       const run = installOk();
-      expect(run.stdout).toContain("enabled I2C in /boot/firmware/config.txt");
+      expect(run.stdout).toContain(`enabled I2C in ${root}/boot/firmware/config.txt`);
       expect(read("boot/firmware/config.txt")).toBe(
         "# Uncomment some or all of these\ndtparam=i2c_arm=on\n#dtparam=spi=on\n",
       );
