@@ -29,8 +29,10 @@ Options:
                    --uninstall: remove only that instance. Instances of an older layout
                    (/etc/cw-agent/NAME.env, /var/lib/cw-agent/NAME) are moved on every install.
   --root DIR       Install into the staging root DIR instead of / (DESTDIR in the environment does
-                   the same). Nothing outside DIR is touched: users and groups are added to
-                   DIR/etc/passwd and DIR/etc/group; systemctl, apt-get and npm are not run.
+                   the same), e.g. for an image. Nothing outside DIR is touched: users and groups
+                   are added to DIR/etc/passwd and DIR/etc/group, the service is enabled offline
+                   (systemctl --root=DIR enable); apt-get and npm are not run. Every path printed
+                   starts with DIR.
   --skip-npm       Do not run `npm ci` in /opt/cw-agent (node_modules is provided otherwise).
   --uninstall      Stop, disable and remove the agent. Keeps /etc/cw-agent and /var/lib/cw-agent
                    (the credentials).
@@ -647,9 +649,33 @@ systemd_running() { [[ "$STAGING" == no && -d /run/systemd/system ]]; }
 
 ENABLED_NOW=no
 
+# Both units are WantedBy=multi-user.target: enabling one is this link.
+wants_link() { printf '%s/multi-user.target.wants/%s' "$UNIT_DIR" "$1"; }
+
+# A staging root is enabled offline, as an image build needs it: the links systemctl --root makes
+# (or, without systemctl, the same link made here).
+enable_offline() {
+  local link
+  link="$(wants_link "$UNIT")"
+  if [[ -L "$link" ]]; then
+    step "service: $UNIT is enabled in $ROOT"
+    return 0
+  fi
+  if command -v systemctl >/dev/null; then
+    systemctl --root="$ROOT" enable --quiet "$UNIT"
+  else
+    make_dir "$(dirname -- "$link")"
+    ln -s -- "/etc/systemd/system/$([[ -n "$INSTANCE" ]] && echo cw-agent@.service || echo "$UNIT")" "$link"
+  fi
+  [[ -L "$link" ]] || die "enabling $UNIT in $ROOT did not create $link"
+  CHANGED=yes
+  ENABLED_NOW=yes
+  step "service: enabled $UNIT offline (systemctl --root=$ROOT enable $UNIT): it starts at every boot"
+}
+
 enable_unit() {
   if [[ "$STAGING" == yes ]]; then
-    step "service: planned: systemctl daemon-reload && systemctl enable $UNIT (not run in a staging root)"
+    enable_offline
     return 0
   fi
   if [[ "$UNITS_CHANGED" == yes ]] && systemd_running; then systemctl daemon-reload; fi
@@ -695,7 +721,11 @@ summary() {
   printf '\ncw-agent %s: %s\n' "$NEW_VERSION" "$AGENT_CHANGE"
   printf '  units:    %s\n' "$units"
   printf '  settings: %s\n' "$settings"
-  printf 'Next:\n'
+  if [[ "$STAGING" == yes ]]; then
+    printf 'Next (the last two on the gateway, once it runs this root):\n'
+  else
+    printf 'Next:\n'
+  fi
   printf '  %-44s # %s\n' "sudoedit $ENV_FILE" "$edit" "$check" "checks the settings, the clock, the network and the broker" \
     "$start" "then: journalctl -u $service -f shows the pairing ID"
 }
@@ -760,7 +790,15 @@ do_uninstall() {
     done
   fi
   if [[ "$STAGING" == yes ]]; then
-    log "planned: systemctl disable --now ${units[*]} (not run in a staging root)"
+    for unit in "${units[@]}"; do
+      [[ -L "$(wants_link "$unit")" ]] || continue
+      if command -v systemctl >/dev/null; then
+        systemctl --root="$ROOT" disable --quiet "$unit"
+      fi
+      rm -f -- "$(wants_link "$unit")"
+      log "disabled $unit in $ROOT"
+    done
+    rmdir -- "$UNIT_DIR/multi-user.target.wants" 2>/dev/null || true
   elif command -v systemctl >/dev/null; then
     for unit in "${units[@]}"; do systemctl disable --now --quiet "$unit" 2>/dev/null || true; done
   fi
@@ -802,7 +840,7 @@ do_uninstall() {
   else
     log "kept $ETC (settings) and $STATE (credentials); --purge removes them"
   fi
-  log "I2C settings in config.txt and /etc/modules-load.d are left as they are"
+  log "I2C settings in config.txt and $ROOT/etc/modules-load.d are left as they are"
 }
 
 if [[ "$ACTION" == install ]]; then do_install; else do_uninstall; fi

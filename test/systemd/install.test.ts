@@ -49,12 +49,6 @@ function makeSource(base: string): string {
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
-/** The service step of a staging install and the lines of the summary that depend on it. */
-const SERVICE_STEP = (_root: string) =>
-  "cw-agent install: service: planned: systemctl daemon-reload && systemctl enable cw-agent.service (not run in a staging root)";
-const UNITS_SUMMARY = "  units:    changed";
-const NEXT_HEADER = (_root: string) => ["Next:"];
-
 interface Run {
   status: number | null;
   stdout: string;
@@ -145,7 +139,10 @@ describe("install.sh into a staging root", () => {
         source.replace("ExecStart=/usr/bin/node ", `ExecStart=${NODE_DIR}/node `),
       );
     }
-    expect(run.stdout).toContain("planned: systemctl daemon-reload && systemctl enable cw-agent.service");
+    // Enabled offline, as systemctl --root does it: the link is all there is to it.
+    expect(readlinkSync(inRoot("etc/systemd/system/multi-user.target.wants/cw-agent.service"))).toBe(
+      "/etc/systemd/system/cw-agent.service",
+    );
 
     expect(mode(inRoot("etc/cw-agent"))).toBe("750");
     expect(mode(inRoot("etc/cw-agent/cw-agent.env"))).toBe("640");
@@ -176,12 +173,12 @@ describe("install.sh into a staging root", () => {
       `cw-agent install: settings: created ${etc}/cw-agent/cw-agent.env from the template (root:cw-agent, 0640)`,
       `cw-agent install: units: wrote cw-agent.service, cw-agent@.service to ${etc}/systemd/system`,
       `cw-agent install: command: wrote ${root}/usr/local/bin/cw-agent`,
-      SERVICE_STEP(root),
+      `cw-agent install: service: enabled cw-agent.service offline (systemctl --root=${root} enable cw-agent.service): it starts at every boot`,
       "",
       "cw-agent 0.1.0: fresh install",
-      UNITS_SUMMARY,
+      "  units:    changed, cw-agent.service enabled",
       `  settings: ${etc}/cw-agent/cw-agent.env created from the template`,
-      ...NEXT_HEADER(root),
+      "Next (the last two on the gateway, once it runs this root):",
       expect.stringMatching(
         new RegExp(
           `^  sudoedit ${escapeRegExp(etc)}/cw-agent/cw-agent\\.env +# set CYBUS_AGENT_NAME and CYBUS_MQTT_HOST$`,
@@ -245,6 +242,33 @@ describe("install.sh into a staging root", () => {
     installOk(["--uninstall"]);
     expect(existsSync(inRoot(man))).toBe(false);
     expect(existsSync(inRoot(completion))).toBe(false);
+  });
+
+  it("--root: an image build gets enabled units and sees only paths under DIR", () => {
+    const run = installOk();
+    const wants = inRoot("etc/systemd/system/multi-user.target.wants");
+    expect(readdirSync(wants)).toEqual(["cw-agent.service"]);
+    expect(readlinkSync(join(wants, "cw-agent.service"))).toBe("/etc/systemd/system/cw-agent.service");
+    // The host's systemd agrees that the unit in DIR is enabled.
+    const enabled = spawnSync("systemctl", [`--root=${root}`, "is-enabled", "cw-agent.service"], {
+      encoding: "utf8",
+    });
+    if (enabled.error === undefined) expect(enabled.stdout.trim()).toBe("enabled");
+
+    // Every path printed is one under DIR (the first line names the node the units will run).
+    const lines = run.stdout.split("\n").slice(1);
+    const paths = lines.flatMap((line) => line.match(/(?<=^|[\s(])\/[^\s,():]+/g) ?? []);
+    expect(paths.length).toBeGreaterThan(8);
+    expect(paths.filter((path) => !path.startsWith(`${root}/`))).toEqual([]);
+
+    // A second run keeps the links; --uninstall removes them, offline too.
+    installOk(["--instance", "line1"]);
+    expect(readdirSync(wants)).toEqual(["cw-agent.service", "cw-agent@line1.service"]);
+    const uninstall = installOk(["--uninstall"]);
+    expect(uninstall.stdout).toContain(`disabled cw-agent@line1.service in ${root}`);
+    expect(existsSync(wants)).toBe(false);
+    const uninstallPaths = uninstall.stdout.match(/(?<=^|[\s(])\/[^\s,():]+/gm) ?? [];
+    expect(uninstallPaths.filter((path) => !path.startsWith(`${root}/`) && path !== root)).toEqual([]);
   });
 
   it("is idempotent: a second run changes nothing", () => {
@@ -329,7 +353,10 @@ describe("install.sh into a staging root", () => {
     );
     expect(read("etc/cw-agent/cw-agent@line1.env")).toContain("cw-agent settings of cw-agent@line1.service");
     expect(existsSync(inRoot("etc/systemd/system/cw-agent@.service"))).toBe(true);
-    expect(run.stdout).toContain("systemctl enable cw-agent@line1.service");
+    expect(run.stdout).toContain(`systemctl --root=${root} enable cw-agent@line1.service`);
+    expect(readlinkSync(inRoot("etc/systemd/system/multi-user.target.wants/cw-agent@line1.service"))).toBe(
+      "/etc/systemd/system/cw-agent@.service",
+    );
 
     mkdirSync(inRoot("var/lib/cw-agent@line1"), { recursive: true });
     mkdirSync(inRoot("var/lib/cw-agent@line2"), { recursive: true });
