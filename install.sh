@@ -21,7 +21,7 @@ template if it does not exist, installs cw-agent.service and cw-agent@.service i
 the man page cw-agent(8) and the bash completion, and enables the service. On a Raspberry Pi with a
 display configured in the environment file it enables I2C. Prints one line per step and a summary:
 the version, what changed, and the next commands. Running it again changes nothing unless the
-agent itself changed.
+agent itself changed; a run that fails undoes its changes and leaves the system as it found it.
 
 Options:
   --instance NAME  Use the template unit cw-agent@NAME.service: settings in
@@ -48,8 +48,10 @@ log() { printf 'cw-agent install: %s\n' "$*"; }
 # One line per step of the installation.
 step() { log "$@"; }
 warn() { printf 'cw-agent install: warning: %s\n' "$*" >&2; }
+DIED=no
 die() {
   printf 'cw-agent install: error: %s\n' "$*" >&2
+  DIED=yes
   exit 1
 }
 bad_usage() {
@@ -93,7 +95,9 @@ if [[ -n "$INSTANCE" && ! "$INSTANCE" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; t
 fi
 
 STAGING=no
+ROOT_CREATED=no
 if [[ -n "$ROOT" ]]; then
+  [[ -e "$ROOT" ]] || ROOT_CREATED=yes
   mkdir -p -- "$ROOT"
   ROOT="$(cd -- "$ROOT" && pwd -P)"
   if [[ "$ROOT" == / ]]; then ROOT=""; else STAGING=yes; fi
@@ -124,11 +128,99 @@ readonly UNIT ENV_FILE INSTANCE_STATE
 CHANGED=no
 UNITS_CHANGED=no
 TMP_FILES=()
-cleanup() {
-  local file
-  for file in "${TMP_FILES[@]}"; do rm -f -- "$file"; done
+
+# --- undo on failure ---------------------------------------------------------------------------
+
+# Every change an installation makes is journaled. When a step fails, the changes are undone in
+# reverse order, so a failed run leaves the system (or the staging root) as it found it: files it
+# replaced or removed wait as NAME.cw-agent-old until the run has succeeded.
+# Entries: "new PATH" (created), "saved PATH" (original at PATH.cw-agent-old), "mode PATH MODE",
+# "moved FROM TO", "enabled UNIT", "group NAME", "user NAME", "member GROUP".
+JOURNAL=()
+declare -A JOURNALED=()
+CURRENT_STEP=""
+STARTED_AGAIN=()
+
+journal() { JOURNAL+=("$1"$'\t'"$2"$'\t'"${3:-}"); }
+
+# Before PATH is created, replaced or edited: remembers how it was, once per run.
+remember() {
+  local path="$1" how="${2:-}"
+  [[ -z "${JOURNALED[$path]:-}" ]] || return 0
+  JOURNALED[$path]=1
+  if [[ ! -e "$path" && ! -L "$path" ]]; then
+    journal new "$path"
+    return 0
+  fi
+  rm -rf -- "$path.cw-agent-old"
+  if [[ "$how" == move ]]; then mv -- "$path" "$path.cw-agent-old"; else cp -a -- "$path" "$path.cw-agent-old"; fi
+  journal saved "$path"
 }
-trap cleanup EXIT
+
+# remove_aside PATH: removes PATH for the rest of the run, restorable until it succeeded.
+remove_aside() {
+  if [[ -n "${JOURNALED[$1]:-}" ]]; then rm -rf -- "$1"; else remember "$1" move; fi
+}
+
+rollback() {
+  local i kind path extra unit
+  for ((i = ${#JOURNAL[@]} - 1; i >= 0; i--)); do
+    IFS=$'\t' read -r kind path extra <<<"${JOURNAL[i]}"
+    [[ -n "$path" && "$path" != / ]] || continue
+    case "$kind" in
+      new) rm -rf -- "$path" ;;
+      saved) rm -rf -- "$path" && mv -- "$path.cw-agent-old" "$path" ;;
+      mode) chmod "$extra" -- "$path" ;;
+      moved) mv -- "$extra" "$path" ;;
+      enabled) systemctl disable --quiet "$path" ;;
+      group) groupdel "$path" ;;
+      user) userdel "$path" ;;
+      member) gpasswd -d "$USER_NAME" "$path" >/dev/null ;;
+    esac
+  done
+  JOURNAL=()
+  if systemd_running; then
+    [[ "$UNITS_CHANGED" == no ]] || systemctl daemon-reload
+    for unit in "${STARTED_AGAIN[@]}"; do systemctl start "$unit"; done
+  fi
+}
+
+# The run succeeded: the originals kept for an undo go.
+commit() {
+  local entry kind path
+  for entry in "${JOURNAL[@]}"; do
+    IFS=$'\t' read -r kind path _ <<<"$entry"
+    [[ "$kind" != saved ]] || rm -rf -- "$path.cw-agent-old"
+  done
+  JOURNAL=()
+}
+
+on_exit() {
+  local status=$? file
+  set +e
+  for file in "${TMP_FILES[@]}"; do rm -f -- "$file"; done
+  if ((status != 0)); then
+    if [[ "$DIED" == no && -n "$CURRENT_STEP" ]]; then
+      printf 'cw-agent install: error: the step "%s" failed (exit code %s)\n' "$CURRENT_STEP" "$status" >&2
+    fi
+    if ((${#JOURNAL[@]} > 0)); then
+      rollback 2>/dev/null
+      printf 'cw-agent install: undid the changes of this run: %s is as it was before\n' "${ROOT:-the system}" >&2
+    fi
+    [[ "$ROOT_CREATED" == no ]] || rmdir -- "$ROOT" 2>/dev/null
+  fi
+  exit "$status"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run_step NAME COMMAND...: a failure names the step.
+run_step() {
+  CURRENT_STEP="$1"
+  shift
+  "$@"
+}
 
 # --- file helpers: write only what differs, so a second run changes nothing -------------------
 
@@ -142,6 +234,7 @@ make_dir() {
     return 0
   fi
   make_dir "$(dirname -- "$dir")"
+  remember "$dir"
   mkdir -- "$dir"
   CHANGED=yes
 }
@@ -149,7 +242,13 @@ make_dir() {
 ensure_dir() {
   local dir="$1" mode="$2"
   make_dir "$dir"
-  [[ "$(file_mode "$dir")" == "${mode#0}" ]] || { chmod "$mode" -- "$dir"; CHANGED=yes; }
+  local old
+  old="$(file_mode "$dir")"
+  if [[ "$old" != "${mode#0}" ]]; then
+    journal mode "$dir" "$old"
+    chmod "$mode" -- "$dir"
+    CHANGED=yes
+  fi
 }
 
 # place_file NEW DEST MODE: moves NEW over DEST unless DEST already has that content and mode.
@@ -165,6 +264,7 @@ place_file() {
     return 0
   fi
   chmod "$mode" -- "$new"
+  remember "$dest" move
   mv -f -- "$new" "$dest"
   CHANGED=yes
   LAST_CHANGED=yes
@@ -204,7 +304,7 @@ sync_tree() {
       else
         TREE_REMOVED=$((TREE_REMOVED + 1))
       fi
-      rm -rf -- "$path"
+      remove_aside "$path"
       CHANGED=yes
     fi
   done
@@ -335,6 +435,8 @@ install_node_modules() {
   fi
   install_build_dependencies
   step "dependencies: running npm ci --omit=dev in $OPT"
+  # npm ci deletes node_modules first: keep the old one until the run has succeeded.
+  remember "$OPT/node_modules" move
   (cd -- "$OPT" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
   install_output "$OPT/.install-stamp" 0644 printf '%s\n' "$stamp"
   CHANGED=yes
@@ -360,6 +462,7 @@ staged_ensure_group() {
   local group="$1" file="$ROOT/etc/group" id
   grep -q "^$group:" "$file" && return 0
   id="$(staged_free_id "$file")"
+  remember "$file" copy
   printf '%s:x:%s:\n' "$group" "$id" >>"$file"
   CHANGED=yes
   ACCOUNT_NOTES+=("$group")
@@ -371,6 +474,7 @@ staged_add_member() {
   [[ ",$members," == *",$user,"* ]] && return 0
   awk -F: -v OFS=: -v g="$group" -v u="$user" '$1 == g { $4 = ($4 == "" ? u : $4 "," u) } { print }' \
     "$file" >"$file.cw-agent-new"
+  remember "$file" copy
   cat "$file.cw-agent-new" >"$file"
   rm -f -- "$file.cw-agent-new"
   CHANGED=yes
@@ -389,6 +493,7 @@ ensure_users() {
     if ! grep -q "^$USER_NAME:" "$ROOT/etc/passwd"; then
       uid="$(staged_free_id "$ROOT/etc/passwd")"
       gid="$(staged_group_id $USER_NAME)"
+      remember "$ROOT/etc/passwd" copy
       printf '%s:x:%s:%s:Cybus Connectware edge agent:/var/lib/cw-agent:/usr/sbin/nologin\n' \
         "$USER_NAME" "$uid" "$gid" >>"$ROOT/etc/passwd"
       CHANGED=yes
@@ -399,6 +504,7 @@ ensure_users() {
     for group in $USER_NAME $HARDWARE_GROUPS; do
       if ! getent group "$group" >/dev/null; then
         groupadd --system "$group"
+        journal group "$group"
         CHANGED=yes
         ACCOUNT_NOTES+=("$group")
       fi
@@ -406,13 +512,18 @@ ensure_users() {
     if ! getent passwd "$USER_NAME" >/dev/null; then
       useradd --system --gid "$USER_NAME" --groups "${HARDWARE_GROUPS// /,}" --home-dir /var/lib/cw-agent \
         --no-create-home --shell /usr/sbin/nologin --comment "Cybus Connectware edge agent" "$USER_NAME"
+      journal user "$USER_NAME"
       CHANGED=yes
       ACCOUNT_CREATED=yes
     fi
     local member_of
     member_of=" $(id -nG "$USER_NAME") "
     for group in $HARDWARE_GROUPS; do
-      [[ "$member_of" == *" $group "* ]] || { usermod -a -G "$group" "$USER_NAME"; CHANGED=yes; }
+      if [[ "$member_of" != *" $group "* ]]; then
+        usermod -a -G "$group" "$USER_NAME"
+        journal member "$group"
+        CHANGED=yes
+      fi
     done
   fi
   local line where=""
@@ -546,7 +657,8 @@ install_extras() {
 
 # Before the "@" layout, instances kept /etc/cw-agent/NAME.env and /var/lib/cw-agent/NAME (inside
 # the default agent's state directory). Moves each to its new name, credentials included so the
-# instance does not pair again, with the unit stopped for the move and started again afterwards.
+# instance does not pair again, with the unit stopped for the move and started again once the
+# installation has succeeded (or has been undone).
 migrate_instance_layout() {
   local dir name unit was_active
   for dir in "$STATE"/*/; do
@@ -560,21 +672,21 @@ migrate_instance_layout() {
       was_active=yes
       systemctl stop "$unit"
     fi
+    journal moved "${dir%/}" "$ROOT/var/lib/cw-agent@$name"
     mv -- "${dir%/}" "$ROOT/var/lib/cw-agent@$name"
     if [[ -f "$ETC/$name.env" && ! -e "$ETC/cw-agent@$name.env" ]]; then
       if [[ "$name" == cw-agent ]]; then
         # That old instance shared the default agent's file: copy it, the default agent keeps it.
+        remember "$ETC/cw-agent@$name.env"
         cp -p -- "$ETC/$name.env" "$ETC/cw-agent@$name.env"
       else
+        journal moved "$ETC/$name.env" "$ETC/cw-agent@$name.env"
         mv -- "$ETC/$name.env" "$ETC/cw-agent@$name.env"
       fi
     fi
     CHANGED=yes
     step "instances: moved instance $name to the new layout: $ROOT/var/lib/cw-agent@$name, $ETC/cw-agent@$name.env"
-    if [[ "$was_active" == yes ]]; then
-      systemctl daemon-reload
-      systemctl start "$unit"
-    fi
+    [[ "$was_active" == no ]] || STARTED_AGAIN+=("$unit")
   done
 }
 
@@ -617,6 +729,7 @@ enable_i2c() {
     return 0
   fi
   if ! i2c_enabled_for_all_models "$config"; then
+    remember "$config.cw-agent-backup" move
     cp -p -- "$config" "$config.cw-agent-backup"
     # Uncomment (or switch on) the first i2c_arm line that applies to every model; without one,
     # append a block under [all]. Lines inside conditional sections ([cm4], [pi0], ...) are left as
@@ -630,6 +743,7 @@ enable_i2c() {
       { print }
       END { if (!done) printf "\n[all]\n# Added by cw-agent install.sh for the display\ndtparam=i2c_arm=on\n" }
     ' "$config" >"$config.cw-agent-new"
+    remember "$config" copy
     cat "$config.cw-agent-new" >"$config"
     rm -f -- "$config.cw-agent-new"
     CHANGED=yes
@@ -661,10 +775,11 @@ enable_offline() {
     step "service: $UNIT is enabled in $ROOT"
     return 0
   fi
+  make_dir "$(dirname -- "$link")"
+  remember "$link"
   if command -v systemctl >/dev/null; then
     systemctl --root="$ROOT" enable --quiet "$UNIT"
   else
-    make_dir "$(dirname -- "$link")"
     ln -s -- "/etc/systemd/system/$([[ -n "$INSTANCE" ]] && echo cw-agent@.service || echo "$UNIT")" "$link"
   fi
   [[ -L "$link" ]] || die "enabling $UNIT in $ROOT did not create $link"
@@ -682,11 +797,21 @@ enable_unit() {
   if systemctl is-enabled --quiet "$UNIT" 2>/dev/null; then
     step "service: $UNIT is enabled"
   else
+    journal enabled "$UNIT"
     systemctl enable --quiet "$UNIT"
     CHANGED=yes
     ENABLED_NOW=yes
     step "service: enabled $UNIT (starts at boot)"
   fi
+}
+
+# Instances stopped to move them to the new layout run again.
+start_again() {
+  local unit
+  ((${#STARTED_AGAIN[@]} > 0)) || return 0
+  systemctl daemon-reload
+  for unit in "${STARTED_AGAIN[@]}"; do systemctl start "$unit" || warn "$unit did not start again"; done
+  STARTED_AGAIN=()
 }
 
 SERVICE_ACTIVE=no
@@ -731,20 +856,23 @@ summary() {
 }
 
 do_install() {
-  check_architecture
-  check_node
-  check_source
+  run_step checks check_architecture
+  run_step checks check_node
+  run_step checks check_source
   step "system: $(uname -m), Node.js $("$NODE_BIN" --version) ($NODE_BIN)"
-  ensure_users
-  install_agent
-  install_node_modules
-  migrate_instance_layout
-  install_env_file
-  install_units
-  install_cli
-  install_extras
-  enable_i2c
-  enable_unit
+  run_step account ensure_users
+  run_step agent install_agent
+  run_step dependencies install_node_modules
+  run_step instances migrate_instance_layout
+  run_step settings install_env_file
+  run_step units install_units
+  run_step command install_cli
+  run_step "man page and completion" install_extras
+  run_step display enable_i2c
+  run_step service enable_unit
+  CURRENT_STEP=""
+  commit
+  start_again
   local restarted=0
   restart_if_running || restarted=$?
   summary

@@ -271,6 +271,64 @@ describe("install.sh into a staging root", () => {
     expect(uninstallPaths.filter((path) => !path.startsWith(`${root}/`) && path !== root)).toEqual([]);
   });
 
+  describe("a failing step", () => {
+    function fail(args: string[] = [], path?: string): Run {
+      const run = install(args, path);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(
+        `cw-agent install: undid the changes of this run: ${root} is as it was before\n`,
+      );
+      return run;
+    }
+
+    it("midway through a fresh install leaves nothing behind", () => {
+      // The units cannot go where a file is in the way: after the agent, the account and the settings.
+      mkdirSync(inRoot("etc"));
+      writeFileSync(inRoot("etc/systemd"), "in the way\n");
+      const before = listing(root);
+      const run = fail();
+      expect(run.stdout).toContain("cw-agent install: settings: created");
+      expect(run.stderr).toContain(`error: ${root}/etc/systemd exists and is not a directory`);
+      expect(listing(root)).toEqual(before);
+    });
+
+    it("as the last step of a fresh install, enabling the unit, leaves nothing behind", () => {
+      const bin = join(base, "bin");
+      mkdirSync(bin);
+      writeFileSync(join(bin, "systemctl"), "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+      const run = fail([], `${bin}:${NODE_DIR}:/usr/sbin:/usr/bin:/sbin:/bin`);
+      expect(run.stdout).toContain("cw-agent install: command: wrote");
+      expect(run.stderr).toContain('cw-agent install: error: the step "service" failed (exit code 1)');
+      expect(readdirSync(root)).toEqual([]);
+    });
+
+    it("during an upgrade puts the previous installation back as it was", () => {
+      installOk();
+      installOk(["--instance", "line1"]);
+      const before = listing(root);
+
+      writeFileSync(join(src, "package.json"), '{ "name": "cw-agent", "version": "0.2.0" }\n');
+      writeFileSync(join(src, "dist/src/agent/agent.js"), "// agent v2\n");
+      rmSync(join(src, "dist/src/agent/old.js"));
+      appendFileSync(join(src, "systemd/cw-agent.service"), "# changed\n");
+      // The man page, installed after the agent and the units, cannot go where a file is in the way.
+      mkdirSync(join(src, "docs/man"), { recursive: true });
+      writeFileSync(join(src, "docs/man/cw-agent.8"), ".TH CW-AGENT 8\n");
+      mkdirSync(inRoot("usr/share"), { recursive: true });
+      writeFileSync(inRoot("usr/share/man"), "in the way\n");
+      const withObstacle = listing(root);
+      const run = fail();
+      expect(run.stdout).toContain("agent: upgrade from 0.1.0 to 0.2.0");
+      expect(run.stdout).toContain("units: wrote cw-agent.service");
+      expect(listing(root)).toEqual(withObstacle);
+      expect(read("opt/cw-agent/dist/src/agent/old.js")).toBe("// removed in the next release\n");
+
+      rmSync(inRoot("usr/share"), { recursive: true });
+      expect(listing(root)).toEqual(before);
+      expect(installOk().stdout).toContain("cw-agent 0.2.0: upgrade from 0.1.0");
+    });
+  });
+
   it("is idempotent: a second run changes nothing", () => {
     installOk();
     const before = listing(root);
