@@ -37,7 +37,9 @@ Options:
   --uninstall      Stop, disable and remove the agent. Keeps /etc/cw-agent and /var/lib/cw-agent
                    (the credentials).
   --purge          --uninstall, and also remove the settings, the state (credentials) and the
-                   cw-agent user and group.
+                   cw-agent user and group. Lists the credentials it deletes and asks first; without
+                   a terminal to ask on it needs --yes.
+  --yes            Do not ask: confirms --purge.
   -h, --help       Show this help.
 
 Exit codes: 0 success, 1 failure, 64 bad usage.
@@ -66,6 +68,7 @@ ROOT="${DESTDIR:-}"
 INSTANCE=""
 ACTION=install
 PURGE=no
+ASSUME_YES=no
 SKIP_NPM=no
 
 while (($#)); do
@@ -85,6 +88,7 @@ while (($#)); do
     --skip-npm) SKIP_NPM=yes; shift ;;
     --uninstall) ACTION=uninstall; shift ;;
     --purge) ACTION=uninstall; PURGE=yes; shift ;;
+    -y | --yes) ASSUME_YES=yes; shift ;;
     -h | --help) usage; exit 0 ;;
     *) bad_usage "unknown argument: $1" ;;
   esac
@@ -907,8 +911,46 @@ staged_remove_account() {
   done
 }
 
+# --purge deletes credentials: an agent whose state is gone must be paired again. Lists what goes
+# and asks on a terminal; without one it needs --yes.
+confirm_purge() {
+  local dir credentials=() settings=() answer
+  if [[ -n "$INSTANCE" ]]; then
+    [[ ! -e "$INSTANCE_STATE" ]] || credentials+=("$INSTANCE_STATE|$UNIT")
+    [[ ! -e "$ENV_FILE" ]] || settings+=("$ENV_FILE")
+  else
+    [[ ! -e "$STATE" ]] || credentials+=("$STATE|cw-agent.service")
+    for dir in "$ROOT"/var/lib/cw-agent@*; do
+      [[ -e "$dir" ]] && credentials+=("$dir|cw-agent@${dir##*/cw-agent@}.service")
+    done
+    [[ ! -e "$ETC" ]] || settings+=("$ETC")
+  fi
+  ((${#credentials[@]} + ${#settings[@]} > 0)) || return 0
+  if ((${#credentials[@]} > 0)); then
+    log "--purge deletes the credentials of these agents; each must be paired again in Connectware:"
+    for dir in "${credentials[@]}"; do printf '  %-40s %s\n' "${dir%|*}" "${dir##*|}"; done
+  fi
+  ((${#settings[@]} == 0)) || log "--purge deletes the settings: ${settings[*]}"
+  [[ "$ASSUME_YES" == no ]] || return 0
+  if [[ ! -t 0 ]]; then
+    printf 'cw-agent install: error: --purge needs confirmation and there is no terminal to ask on: add --yes to delete the above, or use --uninstall to keep it\n' >&2
+    DIED=yes
+    exit 1
+  fi
+  read -r -p "Delete them? [y/N] " answer || answer=""
+  case "$answer" in
+    [yY] | [yY][eE][sS]) ;;
+    *)
+      printf 'cw-agent install: nothing removed\n' >&2
+      DIED=yes
+      exit 1
+      ;;
+  esac
+}
+
 do_uninstall() {
   local unit units=()
+  [[ "$PURGE" == no ]] || confirm_purge
   if [[ -n "$INSTANCE" ]]; then
     units=("$UNIT")
   else

@@ -389,7 +389,7 @@ describe("install.sh into a staging root", () => {
     expect(existsSync(inRoot("etc/cw-agent/cw-agent.env"))).toBe(true);
     expect(read("etc/passwd")).toContain("cw-agent:");
 
-    installOk(["--purge"]);
+    installOk(["--purge", "--yes"]);
     expect(existsSync(inRoot("var/lib/cw-agent"))).toBe(false);
     expect(existsSync(inRoot("etc/cw-agent"))).toBe(false);
     expect(read("etc/passwd")).not.toContain("cw-agent");
@@ -399,6 +399,87 @@ describe("install.sh into a staging root", () => {
       expect.stringMatching(/^i2c:x:\d+:$/),
       "",
     ]);
+  });
+
+  describe("--purge", () => {
+    const HAVE_SCRIPT = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0;
+
+    function installed(): Record<string, string> {
+      installOk();
+      installOk(["--instance", "line1"]);
+      for (const dir of ["var/lib/cw-agent", "var/lib/cw-agent@line1", "var/lib/cw-agent@line2"]) {
+        mkdirSync(inRoot(dir), { recursive: true });
+        writeFileSync(inRoot(`${dir}/cw-agent.db`), "credentials");
+      }
+      return listing(root);
+    }
+
+    const LISTED = () =>
+      [
+        "cw-agent install: --purge deletes the credentials of these agents; each must be paired again in Connectware:",
+        expect.stringMatching(new RegExp(`^  ${escapeRegExp(root)}/var/lib/cw-agent +cw-agent\\.service$`)),
+        expect.stringMatching(
+          new RegExp(`^  ${escapeRegExp(root)}/var/lib/cw-agent@line1 +cw-agent@line1\\.service$`),
+        ),
+        expect.stringMatching(
+          new RegExp(`^  ${escapeRegExp(root)}/var/lib/cw-agent@line2 +cw-agent@line2\\.service$`),
+        ),
+        `cw-agent install: --purge deletes the settings: ${root}/etc/cw-agent`,
+      ] as const;
+
+    it("lists the credentials it deletes, and without a terminal or --yes refuses and changes nothing", () => {
+      const before = installed();
+      const run = install(["--purge"]);
+      expect(run.status).toBe(1);
+      expect(run.stdout.split("\n")).toEqual([...LISTED(), ""]);
+      expect(run.stderr).toBe(
+        "cw-agent install: error: --purge needs confirmation and there is no terminal to ask on: add --yes to delete the above, or use --uninstall to keep it\n",
+      );
+      expect(listing(root)).toEqual(before);
+
+      const yes = installOk(["--purge", "--yes"]);
+      expect(yes.stdout.split("\n").slice(0, 5)).toEqual([...LISTED()]);
+      for (const dir of [
+        "var/lib/cw-agent",
+        "var/lib/cw-agent@line1",
+        "var/lib/cw-agent@line2",
+        "etc/cw-agent",
+      ]) {
+        expect(existsSync(inRoot(dir))).toBe(false);
+      }
+    });
+
+    it("of one instance lists only that instance's credentials", () => {
+      installed();
+      const run = install(["--instance", "line1", "--purge"]);
+      expect(run.status).toBe(1);
+      expect(run.stdout).toMatch(
+        new RegExp(`:\\n  ${escapeRegExp(root)}/var/lib/cw-agent@line1 +cw-agent@line1\\.service\\n`),
+      );
+      expect(run.stdout).toContain(`--purge deletes the settings: ${root}/etc/cw-agent/cw-agent@line1.env\n`);
+      expect(run.stdout).not.toContain("cw-agent@line2");
+      expect(existsSync(inRoot("var/lib/cw-agent@line1/cw-agent.db"))).toBe(true);
+    });
+
+    it.skipIf(!HAVE_SCRIPT)("asks on a terminal: anything but yes keeps everything", () => {
+      const before = installed();
+      const onTerminal = (answer: string) =>
+        spawnSync("script", ["-qec", `bash ${join(src, "install.sh")} --root ${root} --purge`, "/dev/null"], {
+          encoding: "utf8",
+          input: `${answer}\n`,
+          env: { PATH: `${NODE_DIR}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: "C" },
+        });
+      const no = onTerminal("n");
+      expect(no.status).toBe(1);
+      expect(no.stdout).toContain("Delete them? [y/N] ");
+      expect(no.stdout).toContain("cw-agent install: nothing removed");
+      expect(listing(root)).toEqual(before);
+
+      const yes = onTerminal("yes");
+      expect(yes.status).toBe(0);
+      expect(yes.stdout).toContain(`cw-agent install: removed ${root}/var/lib/cw-agent@line2`);
+      expect(existsSync(inRoot("var/lib/cw-agent"))).toBe(false);
+    });
   });
 
   it("--instance installs the template instance's environment file; uninstalling it leaves the rest", () => {
@@ -422,7 +503,7 @@ describe("install.sh into a staging root", () => {
     expect(existsSync(inRoot("etc/cw-agent/cw-agent@line1.env"))).toBe(true);
     expect(existsSync(inRoot("var/lib/cw-agent@line1"))).toBe(true);
 
-    installOk(["--instance", "line1", "--purge"]);
+    installOk(["--instance", "line1", "--purge", "--yes"]);
     expect(existsSync(inRoot("etc/cw-agent/cw-agent@line1.env"))).toBe(false);
     expect(existsSync(inRoot("var/lib/cw-agent@line1"))).toBe(false);
     expect(existsSync(inRoot("var/lib/cw-agent@line2"))).toBe(true);
@@ -436,7 +517,7 @@ describe("install.sh into a staging root", () => {
     installOk(["--instance", "cw-agent"]);
     expect(read("etc/cw-agent/cw-agent.env")).toBe("CYBUS_AGENT_NAME=main\n");
     expect(existsSync(inRoot("etc/cw-agent/cw-agent@cw-agent.env"))).toBe(true);
-    installOk(["--instance", "cw-agent", "--purge"]);
+    installOk(["--instance", "cw-agent", "--purge", "--yes"]);
     expect(read("etc/cw-agent/cw-agent.env")).toBe("CYBUS_AGENT_NAME=main\n");
   });
 
