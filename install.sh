@@ -42,11 +42,22 @@ Options:
   --yes            Do not ask: confirms --purge.
   -h, --help       Show this help.
 
-Exit codes: 0 success, 1 failure, 64 bad usage.
+Exit codes: 0 success, 1 failure (a failed installation is undone; --purge refused or declined),
+64 bad usage.
 EOF
 }
 
 log() { printf 'cw-agent install: %s\n' "$*"; }
+# join_list SEPARATOR WORD...: the words with SEPARATOR between them.
+join_list() {
+  local separator="$1" out=""
+  shift
+  while (($#)); do
+    out+="${out:+$separator}$1"
+    shift
+  done
+  printf '%s' "$out"
+}
 # One line per step of the installation.
 step() { log "$@"; }
 warn() { printf 'cw-agent install: warning: %s\n' "$*" >&2; }
@@ -537,7 +548,7 @@ ensure_users() {
   else
     line="the system user $USER_NAME exists"
   fi
-  ((${#ACCOUNT_NOTES[@]} == 0)) || line+="; created the groups $(IFS=,; echo "${ACCOUNT_NOTES[*]}" | sed 's/,/, /g')"
+  ((${#ACCOUNT_NOTES[@]} == 0)) || line+="; created the groups $(join_list ", " "${ACCOUNT_NOTES[@]}")"
   step "account: $line$where"
 }
 
@@ -626,7 +637,7 @@ install_units() {
     step "units: cw-agent.service and cw-agent@.service in $UNIT_DIR are up to date"
   else
     UNITS_CHANGED=yes
-    step "units: wrote $(IFS=,; echo "${changed[*]}" | sed 's/,/, /g') to $UNIT_DIR"
+    step "units: wrote $(join_list ", " "${changed[@]}") to $UNIT_DIR"
   fi
 }
 
@@ -760,7 +771,7 @@ enable_i2c() {
     notes+=("i2c-dev loads at boot ($ROOT/etc/modules-load.d/cw-agent-i2c.conf)")
     [[ "$STAGING" == yes ]] || modprobe i2c-dev || true
   fi
-  step "display: $(IFS=';'; echo "${notes[*]}" | sed 's/;/; /g')"
+  step "display: $(join_list "; " "${notes[@]}")"
 }
 
 systemd_running() { [[ "$STAGING" == no && -d /run/systemd/system ]]; }
