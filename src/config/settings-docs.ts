@@ -16,32 +16,131 @@ const GROUP_TITLES: Record<SettingGroup, string> = {
   Indicators: "Indicators: status LEDs and display (see docs/indicators.md for wiring and permissions)",
 };
 
-const TEMPLATE_HEADER = `# cw-agent settings, read by systemd (EnvironmentFile= in cw-agent.service) before the agent starts.
-# install.sh writes this file once and never overwrites it; it is owned root:cw-agent, mode 0640.
-# Apply changes with: sudo systemctl restart cw-agent   (or cw-agent@NAME for a template instance)
-#
-# Syntax (systemd.exec(5), EnvironmentFile=): one VARIABLE=value per line, no \`export\`, no spaces
-# around \`=\`; lines starting with # are comments. Quote values that contain spaces.
-# Every commented line shows the default. An invalid value stops the agent with exit code 78 and a
-# message naming each invalid variable; systemd does not restart it until the file is fixed.
-#
-# Generated from src/config/settings.ts (npm run docs:settings); edit the table there.
-`;
+/** `defaultText` of a setting the agent cannot start without. */
+const REQUIRED = "(required)";
 
-/** The environment-file template (systemd/cw-agent.env): every setting, grouped, with its help. */
-export function renderEnvTemplate(settings: Readonly<Record<string, Setting<unknown>>>): string {
-  const parts = [TEMPLATE_HEADER];
+/**
+ * What the unit cw-agent@.service sets itself (Environment=), shown as the default in an instance's
+ * file. An assignment in the file, even an empty one, overrides it (EnvironmentFile= comes later).
+ */
+const INSTANCE_DEFAULTS: Readonly<Record<string, string>> = { CYBUS_AGENT_NAME: "%i" };
+
+/**
+ * The common secured setup: Connectware with its own CA, MQTT over TLS on 8883 and the client
+ * registry over HTTPS. The host names are examples; the test loads these settings.
+ */
+export const SECURED_EXAMPLE: readonly (readonly [string, string])[] = [
+  ["CYBUS_AGENT_NAME", "press-line-7"],
+  ["CYBUS_MQTT_HOST", "connectware.plant.example"],
+  ["CYBUS_MQTT_SCHEME", "mqtts"],
+  ["CYBUS_MQTT_PORT", "8883"],
+  ["CW_AGENT_REGISTRY_URL", "https://connectware.plant.example"],
+  ["CW_AGENT_CA_FILE", "/etc/cw-agent/ca.pem"],
+];
+
+/**
+ * Which file the template becomes: /etc/cw-agent/cw-agent.env of cw-agent.service, or (`instance`)
+ * the file of one instance of cw-agent@.service, with `%i` standing for the instance name, which
+ * install.sh --instance NAME puts in.
+ */
+export interface TemplateOptions {
+  readonly instance?: boolean;
+}
+
+function templateHeader(instance: boolean): string {
+  const unit = instance ? "cw-agent@%i.service" : "cw-agent.service";
+  const service = instance ? "cw-agent@%i" : "cw-agent";
+  const check = instance ? "sudo cw-agent check --instance %i" : "sudo cw-agent check";
+  const written = instance
+    ? "`install.sh --instance %i` writes this file once and never overwrites it"
+    : "install.sh writes this file once and never overwrites it";
+  const required = instance
+    ? 'The setting under "Required" has no default: the agent does not start while it is empty. ' +
+      "CYBUS_AGENT_NAME defaults to the instance name %i."
+    : 'The two settings under "Required" have no default: the agent does not start while either is empty.';
+  return [
+    wrap(
+      `cw-agent settings of ${unit}, read by systemd (EnvironmentFile=${instance ? " in cw-agent@.service" : ""}) ` +
+        `before the agent starts. ${written}; it is owned root:cw-agent, mode 0640.`,
+      "# ",
+      TEMPLATE_WIDTH,
+    ),
+    "#",
+    "# Syntax (systemd.exec(5), EnvironmentFile=): one VARIABLE=value per line, no `export`, no spaces",
+    "# around `=`; lines starting with # are comments. Quote values that contain spaces.",
+    "#",
+    wrap(
+      `${required} Every commented setting below shows its default; remove the # to change it. ` +
+        "The end of this file has a complete example for TLS with Connectware's own CA. An invalid value " +
+        "stops the agent with exit code 78 and a message naming each invalid variable; systemd does not " +
+        "restart it until the file is fixed.",
+      "# ",
+      TEMPLATE_WIDTH,
+    ),
+    "#",
+    `# Apply changes with: sudo systemctl restart ${service}`,
+    `# Set the required ${instance ? "setting" : "settings"}, then run \`${check}\`.`,
+    "#",
+    "# Generated from src/config/settings.ts (npm run docs:settings); edit the table there.",
+    "",
+  ].join("\n");
+}
+
+function exampleSection(instance: boolean): string {
+  const lines = SECURED_EXAMPLE.filter(([name]) => !(instance && name in INSTANCE_DEFAULTS));
+  const check = instance ? "sudo cw-agent check --instance %i" : "sudo cw-agent check";
+  return [
+    `\n${rule()}\n# Example: the common secured setup\n${rule()}\n`,
+    wrap(
+      "The settings of a complete file for Connectware with its own CA, MQTT over TLS on port 8883 and the " +
+        "client registry over HTTPS (the names are examples): set them in the lines above. First copy " +
+        "Connectware's CA certificate to the gateway:",
+      "# ",
+      TEMPLATE_WIDTH,
+    ),
+    "#   sudo install -m 0640 -o root -g cw-agent ca.pem /etc/cw-agent/ca.pem",
+    "#",
+    ...lines.map(([name, value]) => `#   ${name}=${value}`),
+    "",
+    `# Then run \`${check}\`.`,
+    "",
+  ].join("\n");
+}
+
+function rule(): string {
+  return `# ${"-".repeat(TEMPLATE_WIDTH - 2)}`;
+}
+
+/**
+ * The environment-file template (systemd/cw-agent.env, and systemd/cw-agent@.env for instances):
+ * the required settings assigned empty, every other setting commented out with its default and its
+ * help, grouped; then a complete example of the common secured setup.
+ */
+export function renderEnvTemplate(
+  settings: Readonly<Record<string, Setting<unknown>>>,
+  options: TemplateOptions = {},
+): string {
+  const instance = options.instance === true;
+  const parts = [templateHeader(instance)];
   let group: SettingGroup | undefined;
   for (const [name, setting] of Object.entries(settings)) {
     if (setting.group !== group) {
       group = setting.group;
-      const rule = `# ${"-".repeat(TEMPLATE_WIDTH - 2)}`;
-      parts.push(`\n${rule}\n# ${GROUP_TITLES[group]}\n${rule}\n`);
+      parts.push(`\n${rule()}\n# ${GROUP_TITLES[group]}\n${rule()}\n`);
     }
-    const value = setting.templateValue ?? setting.defaultText;
-    const shown = setting.templateValue === undefined ? "" : defaultNote(setting);
-    parts.push(`\n${wrap(`${setting.help}${shown}`, "# ", TEMPLATE_WIDTH)}\n#${name}=${value}\n`);
+    const instanceDefault = instance ? INSTANCE_DEFAULTS[name] : undefined;
+    if (instanceDefault !== undefined) {
+      const help = `${setting.help} Default: ${instanceDefault}, the instance name.`;
+      parts.push(`\n${wrap(help, "# ", TEMPLATE_WIDTH)}\n#${name}=${instanceDefault}\n`);
+    } else if (setting.defaultText === REQUIRED) {
+      parts.push(`\n${wrap(`Required. ${setting.help}`, "# ", TEMPLATE_WIDTH)}\n${name}=\n`);
+    } else {
+      const value = setting.templateValue ?? setting.defaultText;
+      const shown = setting.templateValue === undefined ? "" : defaultNote(setting);
+      parts.push(`\n${wrap(`${setting.help}${shown}`, "# ", TEMPLATE_WIDTH)}\n#${name}=${value}\n`);
+    }
   }
+  parts.push(exampleSection(instance));
   return parts.join("");
 }
 
@@ -64,7 +163,7 @@ export function withReadmeTable(readme: string, table: string): string {
 }
 
 function defaultNote(setting: Setting<unknown>): string {
-  return setting.defaultText === "(required)" || setting.defaultText === ""
+  return setting.defaultText === REQUIRED || setting.defaultText === ""
     ? ""
     : ` Default: ${setting.defaultText}.`;
 }

@@ -123,7 +123,7 @@ export const SETTINGS = {
     help:
       "Name of this agent: 3-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit. " +
       "Also the default MQTT username and part of the default topic prefix. With the template unit " +
-      "cw-agent@NAME.service it defaults to the instance NAME.",
+      "cw-agent@NAME.service it defaults to the instance NAME, unless the instance's file assigns it (even empty).",
     defaultText: "(required)",
     templateValue: "",
     parse: (value, _env, name) => username(value, name),

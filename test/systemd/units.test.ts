@@ -10,6 +10,7 @@ const UNIT_DIR = new URL("../../systemd/", import.meta.url).pathname;
 const SERVICE = readFileSync(join(UNIT_DIR, "cw-agent.service"), "utf8");
 const TEMPLATE = readFileSync(join(UNIT_DIR, "cw-agent@.service"), "utf8");
 const ENV_TEMPLATE = readFileSync(join(UNIT_DIR, "cw-agent.env"), "utf8");
+const INSTANCE_ENV_TEMPLATE = readFileSync(join(UNIT_DIR, "cw-agent@.env"), "utf8");
 const MAX_EXPOSURE = 2.0;
 
 const HAVE_ANALYZE = spawnSync("systemd-analyze", ["--version"], { stdio: "ignore" }).status === 0;
@@ -86,6 +87,18 @@ describe("unit files", () => {
     expect(burst).toBeGreaterThanOrEqual(3);
   });
 
+  it.each([
+    "cw-agent.service",
+    "cw-agent@.service",
+    "cw-agent-boot-config.service",
+    "cw-agent-i2c-refresh.service",
+  ])("%s: Documentation= names the agent's own man page first", (name) => {
+    const lines = directives(readFileSync(join(UNIT_DIR, name), "utf8"));
+    const documentation = lines.filter((line) => line.startsWith("Documentation="));
+    expect(documentation).toHaveLength(1);
+    expect(documentation[0]).toMatch(/^Documentation=man:cw-agent\(8\)( |$)/);
+  });
+
   it("no instance name can reach the default agent's files: every instance path carries the '@'", () => {
     const paths = directives(TEMPLATE).filter((line) =>
       /^(EnvironmentFile|StateDirectory|RuntimeDirectory)=/.test(line),
@@ -94,8 +107,17 @@ describe("unit files", () => {
     for (const line of paths) expect(line).toMatch(/cw-agent@%i(\.env)?$/);
   });
 
-  it("the environment template only has comments and names every variable the agent reads", () => {
-    expect(directives(ENV_TEMPLATE)).toEqual([]);
+  it("the environment template assigns only the required settings, empty, and names every variable the agent reads", () => {
+    // The required settings are the only assignments, empty: the agent refuses to start until
+    // they are set (test/systemd/env-template.test.ts); everything else is a comment.
+    const required = Object.keys(ALL_SETTINGS).filter(
+      (name) => ALL_SETTINGS[name]?.defaultText === "(required)",
+    );
+    expect(required).toEqual(["CYBUS_AGENT_NAME", "CYBUS_MQTT_HOST"]);
+    expect(directives(ENV_TEMPLATE)).toEqual(required.map((name) => `${name}=`));
+    // An instance's file leaves the agent name to the unit (Environment=CYBUS_AGENT_NAME=%i).
+    expect(directives(INSTANCE_ENV_TEMPLATE)).toEqual(["CYBUS_MQTT_HOST="]);
+    expect(INSTANCE_ENV_TEMPLATE).toMatch(/^#CYBUS_AGENT_NAME=%i$/m);
     // Every variable the sources mention (prefixes like CW_AGENT_LED_ aside) is in the settings table...
     const sources = execFileSync("grep", ["-rhoE", "\\b(CYBUS|CW_AGENT)_[A-Z0-9_]*[A-Z0-9]\\b", "src"], {
       cwd: new URL("../../", import.meta.url).pathname,
@@ -104,9 +126,9 @@ describe("unit files", () => {
     const mentioned = new Set(sources.split("\n").filter((name) => name !== ""));
     expect([...mentioned].filter((name) => !(name in ALL_SETTINGS))).toEqual([]);
     expect(Object.keys(ALL_SETTINGS).length).toBeGreaterThan(30);
-    // ...and every setting is in the template with its default.
+    // ...and every other setting is in the template with its default.
     const documented = new Set([...ENV_TEMPLATE.matchAll(/^#([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
-    expect(Object.keys(ALL_SETTINGS).filter((variable) => !documented.has(variable))).toEqual([]);
+    expect(Object.keys(ALL_SETTINGS).filter((variable) => !documented.has(variable))).toEqual(required);
   });
 });
 

@@ -13,6 +13,10 @@ describe("the settings table", () => {
     expect(read("systemd/cw-agent.env")).toBe(renderEnvTemplate(ALL_SETTINGS));
   });
 
+  it("generates systemd/cw-agent@.env: run `npm run docs:settings` when this fails", () => {
+    expect(read("systemd/cw-agent@.env")).toBe(renderEnvTemplate(ALL_SETTINGS, { instance: true }));
+  });
+
   it("generates the README's configuration table: run `npm run docs:settings` when this fails", () => {
     const readme = read("README.md");
     expect(readme).toBe(withReadmeTable(readme, renderReadmeTable(ALL_SETTINGS)));
