@@ -36,9 +36,12 @@ const REASONS: Record<number, string> = {
 /**
  * A small HTTP proxy on 127.0.0.1 that handles CONNECT by piping to the target, and records every
  * tunnel. It only tunnels to loopback: any other target is answered 403 and never contacted. With
- * `credentials` ("user:password") it answers 407 to a CONNECT without them.
+ * `credentials` ("user:password") it answers 407 to a CONNECT without them. `port` 0 (default):
+ * any free one.
  */
-export async function startConnectProxy(options: { credentials?: string } = {}): Promise<ConnectProxy> {
+export async function startConnectProxy(
+  options: { credentials?: string; port?: number } = {},
+): Promise<ConnectProxy> {
   const tunnels: TunnelRequest[] = [];
   const otherRequests: string[] = [];
   const sockets = new Set<net.Socket>();
@@ -101,7 +104,7 @@ export async function startConnectProxy(options: { credentials?: string } = {}):
     client.once("close", () => upstream.destroy());
   });
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
