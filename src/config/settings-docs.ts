@@ -28,12 +28,39 @@ const TEMPLATE_HEADER = `# cw-agent settings, read by systemd (EnvironmentFile= 
 # Generated from src/config/settings.ts (npm run docs:settings); edit the table there.
 `;
 
+/**
+ * The proxy variables are not settings of the agent but the standard ones other tools read too
+ * (src/config/proxy.ts); the template explains them after the TLS settings.
+ */
+const PROXY_VARIABLES: readonly [help: string, example: string][] = [
+  [
+    "The proxy the registry requests go through, as a CONNECT tunnel: https_proxy or HTTPS_PROXY for an https:// registry, http_proxy or HTTP_PROXY for an http:// one, else all_proxy or ALL_PROXY; the lowercase name wins, as with curl. http://HOST:PORT, or http://USER:PASSWORD@HOST:PORT for a proxy that wants a login (percent-encode special characters); the agent never logs them. An https:// proxy needs a certificate the system trusts. MQTT never goes through a proxy.",
+    "HTTPS_PROXY=http://proxy.plant.example:3128",
+  ],
+  [
+    "Hosts reached without the proxy, separated by commas: a name (which also matches its subdomains, with or without a leading '.'), an IP address, a CIDR range such as 10.0.0.0/8, NAME:PORT for that port only, or * for every host. `cw-agent check` shows which proxy the registry requests take.",
+    "NO_PROXY=localhost,127.0.0.1,.plant.example",
+  ],
+];
+
+function proxySection(): string {
+  const rule = `# ${"-".repeat(TEMPLATE_WIDTH - 2)}`;
+  const title = "HTTP(S) proxy of the registry requests: standard variables, not cw-agent settings";
+  // An example rather than a commented default: these lines are no settings (and so not accepted
+  // in cw-agent.txt on a boot partition).
+  const entries = PROXY_VARIABLES.map(
+    ([help, example]) => `\n${wrap(help, "# ", TEMPLATE_WIDTH)}\n# Example: ${example}\n`,
+  );
+  return `\n${rule}\n# ${title}\n${rule}\n${entries.join("")}`;
+}
+
 /** The environment-file template (systemd/cw-agent.env): every setting, grouped, with its help. */
 export function renderEnvTemplate(settings: Readonly<Record<string, Setting<unknown>>>): string {
   const parts = [TEMPLATE_HEADER];
   let group: SettingGroup | undefined;
   for (const [name, setting] of Object.entries(settings)) {
     if (setting.group !== group) {
+      if (group === "TLS") parts.push(proxySection());
       group = setting.group;
       const rule = `# ${"-".repeat(TEMPLATE_WIDTH - 2)}`;
       parts.push(`\n${rule}\n# ${GROUP_TITLES[group]}\n${rule}\n`);
@@ -42,6 +69,7 @@ export function renderEnvTemplate(settings: Readonly<Record<string, Setting<unkn
     const shown = setting.templateValue === undefined ? "" : defaultNote(setting);
     parts.push(`\n${wrap(`${setting.help}${shown}`, "# ", TEMPLATE_WIDTH)}\n#${name}=${value}\n`);
   }
+  if (group === "TLS") parts.push(proxySection());
   return parts.join("");
 }
 
