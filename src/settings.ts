@@ -22,6 +22,15 @@ export function loadSettings(env: Env): Settings {
   const agent = parseSettings(SETTINGS, env);
   const indicators = parseSettings(INDICATOR_SETTINGS, env);
   const errors = [...agent.errors, ...indicators.errors];
+  let agentConfig: AgentConfig | undefined;
+  if (agent.errors.length === 0) {
+    try {
+      agentConfig = agentConfigFrom(agent.values, env);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      errors.push(error);
+    }
+  }
   let indicatorConfig: IndicatorConfig | undefined;
   if (indicators.errors.length === 0) {
     try {
@@ -32,5 +41,5 @@ export function loadSettings(env: Env): Settings {
     }
   }
   throwIfInvalid(errors);
-  return { agent: agentConfigFrom(agent.values), indicators: indicatorConfig as IndicatorConfig };
+  return { agent: agentConfig as AgentConfig, indicators: indicatorConfig as IndicatorConfig };
 }

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import { ConfigError, type Env } from "./config-error.js";
+import { type ProxyRoute, proxyRoute } from "./proxy.js";
 import { parseSettings, SETTINGS, type SettingValues } from "./settings.js";
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
@@ -23,6 +24,8 @@ export interface AgentConfig {
   };
   registry: {
     baseUrl: URL;
+    /** Through which HTTP(S) proxy, if any, the registry requests go (HTTPS_PROXY, NO_PROXY, ...). */
+    proxy: ProxyRoute;
     requestTimeoutMs: number;
     lockedPollMs: number;
     pendingPollMs: number;
@@ -65,12 +68,18 @@ export function throwIfInvalid(errors: readonly ConfigError[]): void {
 export function loadConfig(env: Env = process.env): AgentConfig {
   const { values, errors } = parseSettings(SETTINGS, env);
   throwIfInvalid(errors);
-  return agentConfigFrom(values);
+  return agentConfigFrom(values, env);
 }
 
-export function agentConfigFrom(values: SettingValues<typeof SETTINGS>): AgentConfig {
+/**
+ * The agent's configuration from its parsed settings and, for the proxy of the registry requests,
+ * the standard proxy variables in `env`. Throws ConfigError when the proxy that applies is invalid.
+ */
+export function agentConfigFrom(values: SettingValues<typeof SETTINGS>, env: Env): AgentConfig {
   const host = values.CYBUS_MQTT_HOST;
   const ca = values.CW_AGENT_CA_FILE;
+  const baseUrl =
+    values.CW_AGENT_REGISTRY_URL ?? new URL(`https://${hostForUrl(values.CYBUS_HOSTNAME_INGRESS ?? host)}`);
   return {
     agentName: values.CYBUS_AGENT_NAME,
     username: values.CYBUS_MQTT_USERNAME,
@@ -86,9 +95,8 @@ export function agentConfigFrom(values: SettingValues<typeof SETTINGS>): AgentCo
       authRejectWindowMs: values.CW_AGENT_AUTH_REJECT_WINDOW_MS,
     },
     registry: {
-      baseUrl:
-        values.CW_AGENT_REGISTRY_URL ??
-        new URL(`https://${hostForUrl(values.CYBUS_HOSTNAME_INGRESS ?? host)}`),
+      baseUrl,
+      proxy: proxyRoute(baseUrl, env),
       requestTimeoutMs: values.CW_AGENT_REGISTRY_TIMEOUT_MS,
       lockedPollMs: values.CW_AGENT_REGISTRY_LOCKED_POLL_MS,
       pendingPollMs: values.CW_AGENT_REGISTRY_PENDING_POLL_MS,

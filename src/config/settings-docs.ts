@@ -112,6 +112,31 @@ function rule(): string {
 }
 
 /**
+ * The proxy variables are not settings of the agent but the standard ones other tools read too
+ * (src/config/proxy.ts); the template explains them after the TLS settings.
+ */
+const PROXY_VARIABLES: readonly [help: string, example: string][] = [
+  [
+    "The proxy the registry requests go through, as a CONNECT tunnel: https_proxy or HTTPS_PROXY for an https:// registry, http_proxy or HTTP_PROXY for an http:// one, else all_proxy or ALL_PROXY; the lowercase name wins, as with curl. http://HOST:PORT, or http://USER:PASSWORD@HOST:PORT for a proxy that wants a login (percent-encode special characters); the agent never logs them. An https:// proxy needs a certificate the system trusts. MQTT never goes through a proxy.",
+    "HTTPS_PROXY=http://proxy.plant.example:3128",
+  ],
+  [
+    "Hosts reached without the proxy, separated by commas: a name (which also matches its subdomains, with or without a leading '.'), an IP address, a CIDR range such as 10.0.0.0/8, NAME:PORT for that port only, or * for every host. `cw-agent check` shows which proxy the registry requests take.",
+    "NO_PROXY=localhost,127.0.0.1,.plant.example",
+  ],
+];
+
+function proxySection(): string {
+  const title = "HTTP(S) proxy of the registry requests: standard variables, not cw-agent settings";
+  // An example rather than a commented default: these lines are no settings (and so not accepted
+  // in cw-agent.txt on a boot partition).
+  const entries = PROXY_VARIABLES.map(
+    ([help, example]) => `\n${wrap(help, "# ", TEMPLATE_WIDTH)}\n# Example: ${example}\n`,
+  );
+  return `\n${rule()}\n# ${title}\n${rule()}\n${entries.join("")}`;
+}
+
+/**
  * The environment-file template (systemd/cw-agent.env, and systemd/cw-agent@.env for instances):
  * the required settings assigned empty, every other setting commented out with its default and its
  * help, grouped; then a complete example of the common secured setup.
@@ -122,9 +147,11 @@ export function renderEnvTemplate(
 ): string {
   const instance = options.instance === true;
   const parts = [templateHeader(instance)];
+
   let group: SettingGroup | undefined;
   for (const [name, setting] of Object.entries(settings)) {
     if (setting.group !== group) {
+      if (group === "TLS") parts.push(proxySection());
       group = setting.group;
       parts.push(`\n${rule()}\n# ${GROUP_TITLES[group]}\n${rule()}\n`);
     }
@@ -140,6 +167,7 @@ export function renderEnvTemplate(
       parts.push(`\n${wrap(`${setting.help}${shown}`, "# ", TEMPLATE_WIDTH)}\n#${name}=${value}\n`);
     }
   }
+  if (group === "TLS") parts.push(proxySection());
   parts.push(exampleSection(instance));
   return parts.join("");
 }

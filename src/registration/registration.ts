@@ -38,6 +38,7 @@ export class Registration {
         timeoutMs: config.registry.requestTimeoutMs,
         ca: config.tls.ca,
         trustAllCerts: config.tls.trustAllCerts,
+        proxy: config.registry.proxy.kind === "proxy" ? config.registry.proxy.proxy : undefined,
       });
     this.random = deps.random ?? Math.random;
     this.now = deps.now ?? Date.now;
@@ -64,6 +65,17 @@ export class Registration {
     logger.info("The registration process must be finished using the web-interface.");
     logger.info('Navigate to "User Management -> Client Registry", click unlock and authorize this client.');
     logger.info(`Username: ${credentials.username}, pairing ID (should match in UI): ${pairingId}`);
+    const route = config.registry.proxy;
+    if (route.kind === "proxy") {
+      logger.info(
+        { proxy: route.proxy.address },
+        `Registry requests go through the HTTP proxy ${route.proxy.address} (${route.proxy.variable}); MQTT does not`,
+      );
+    } else if (route.kind === "bypassed") {
+      logger.info(
+        `Registry requests bypass the proxy of ${route.proxyVariable}: ${route.variable} entry "${route.entry}" names ${config.registry.baseUrl.hostname}`,
+      );
+    }
 
     const request = this.buildRequest(credentials);
     const backoff = new ExponentialBackoff(
@@ -72,6 +84,7 @@ export class Registration {
       this.random,
     );
     let lastReported: string | undefined;
+    const proxyField = route.kind === "proxy" ? { proxy: route.proxy.address } : {};
 
     // A site that powers up together would send every first request, and then every poll, in the
     // same instant; a random phase within one pending interval spreads them for good.
@@ -124,7 +137,7 @@ export class Registration {
           delayMs = Math.min(config.registry.retryMaxMs, Math.max(backoffMs, retryAfterMs));
           if (changed) {
             logger.warn(
-              { registry: registryHost, retryInMs: delayMs },
+              { registry: registryHost, ...proxyField, retryInMs: delayMs },
               `Registration request failed, will retry: ${outcome.reason}`,
             );
           } else {

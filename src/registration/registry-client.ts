@@ -1,7 +1,16 @@
 import http from "node:http";
 import https from "node:https";
+import type { HttpProxy } from "../config/proxy.js";
 import { describeNetworkError } from "../util/network-error.js";
 import { scrubSecret } from "../util/scrub.js";
+import {
+  describeProxyError,
+  type ProxyConnectEvent,
+  proxyAgent,
+  refusalAdvice,
+  refusalStatus,
+  TunnelRefusedError,
+} from "./proxy-tunnel.js";
 
 /**
  * [ours] The request body: the public docs stop before their example, so the field names are ours
@@ -29,6 +38,8 @@ export interface RegistryClientOptions {
   timeoutMs: number;
   ca: string | undefined;
   trustAllCerts: boolean;
+  /** The HTTP(S) proxy to tunnel through (CONNECT), or undefined to connect directly. */
+  proxy?: HttpProxy | undefined;
   /** Bodies beyond this are cut off and treated as a bad response: a gateway has little memory. */
   maxBodyBytes?: number;
 }
@@ -63,7 +74,7 @@ export class RegistryClient {
     try {
       response = await this.post(JSON.stringify(request), signal);
     } catch (error) {
-      return { kind: "transient", reason: describeFailure(error, this.endpoint) };
+      return { kind: "transient", reason: describeFailure(error, this.endpoint, this.options.proxy) };
     }
     // Everything the peer sent is scrubbed before anything is parsed, cut or stored.
     const scrub = (text: string) => scrubSecret(text, request.password);
@@ -83,18 +94,22 @@ export class RegistryClient {
     const url = this.endpoint;
     const isHttps = url.protocol === "https:";
     const transport = isHttps ? https : http;
-    const timeoutMs = this.options.timeoutMs;
+    const { timeoutMs, proxy } = this.options;
     return new Promise((resolve, reject) => {
       // Node can destroy a request without emitting anything once a response has begun; settle
       // exactly once on every path, or the agent would wait forever on a dead exchange.
       let settled = false;
+      // Until the proxy has answered CONNECT with 200, every failure is the proxy's.
+      let tunnelOpen = proxy === undefined;
       const deadline = AbortSignal.timeout(timeoutMs);
+      const aborted = signal ? AbortSignal.any([signal, deadline]) : deadline;
       const fail = (error: Error) => {
         if (settled) return;
         settled = true;
         request.destroy();
         // Aborting at the deadline also breaks the socket or cuts the body short: report the cause.
-        reject(deadline.aborted && !signal?.aborted ? new RegistryTimeoutError(timeoutMs) : error);
+        const cause = deadline.aborted && !signal?.aborted ? new RegistryTimeoutError(timeoutMs) : error;
+        reject(tunnelOpen || cause instanceof TunnelRefusedError ? cause : new ProxyFailure(cause));
       };
       const request = transport.request(url, {
         method: "POST",
@@ -105,10 +120,19 @@ export class RegistryClient {
         },
         // One deadline for the whole exchange, not only for idle sockets: a server that trickles
         // a byte per second must not hold the agent forever.
-        signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+        signal: aborted,
         timeout: timeoutMs,
         ...(isHttps ? { ca: this.options.ca, rejectUnauthorized: !this.options.trustAllCerts } : {}),
-        agent: false,
+        // Through a proxy always a tunnel, for http:// too: the proxy then never sees the request
+        // or the credentials in it, and what it answers is told apart from what the registry does.
+        agent: proxy === undefined ? false : proxyAgent(proxy, aborted),
+      });
+      // Before the tunnel is open there is no socket, and with it no "timeout" or "error" of one.
+      if (aborted.aborted) fail(abortReason(aborted));
+      else aborted.addEventListener("abort", () => fail(abortReason(aborted)), { once: true });
+      request.on("proxyConnect", (connect: ProxyConnectEvent) => {
+        if (connect.statusCode === 200) tunnelOpen = true;
+        else fail(new TunnelRefusedError(connect.statusCode, connect.statusText));
       });
       request.on("timeout", () => fail(new RegistryTimeoutError(timeoutMs)));
       request.on("error", fail);
@@ -139,8 +163,20 @@ export class RegistryClient {
   }
 }
 
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
+}
+
+/** A failure before the tunnel through the proxy was open: reaching, or talking to, the proxy. */
+class ProxyFailure extends Error {
+  constructor(cause: Error) {
+    super(cause.message, { cause });
+    this.name = "ProxyFailure";
+  }
+}
+
 class RegistryTimeoutError extends Error {
-  constructor(timeoutMs: number) {
+  constructor(readonly timeoutMs: number) {
     super(`no complete answer within ${timeoutMs} ms`);
     this.name = "RegistryTimeoutError";
   }
@@ -238,11 +274,27 @@ function parseRetryAfter(header: string | undefined): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-/** A reason that names the peer and the cause. */
-function describeFailure(error: unknown, endpoint: URL): string {
-  const ownError =
+/** A reason that names the peer (the registry, or the proxy on the way to it) and the cause. */
+function describeFailure(error: unknown, endpoint: URL, proxy: HttpProxy | undefined): string {
+  if (proxy !== undefined && error instanceof TunnelRefusedError) {
+    return `proxy ${proxy.address} refused the tunnel to ${endpoint.host} (${refusalStatus(error)}): ${refusalAdvice(error, proxy)}`;
+  }
+  if (proxy !== undefined && error instanceof ProxyFailure) {
+    const cause = error.cause;
+    const what =
+      cause instanceof RegistryTimeoutError
+        ? `no answer to CONNECT within ${cause.timeoutMs} ms`
+        : describeProxyError(cause);
+    return `proxy ${proxy.address} (on the way to ${endpoint.host}): ${what}`;
+  }
+  const peer = proxy === undefined ? endpoint.host : `${endpoint.host} via proxy ${proxy.address}`;
+  return `${peer}: ${isOwnError(error) ? error.message : describeNetworkError(error)}`;
+}
+
+function isOwnError(error: unknown): error is Error {
+  return (
     error instanceof RegistryTimeoutError ||
     error instanceof ResponseTooLargeError ||
-    error instanceof IncompleteResponseError;
-  return `${endpoint.host}: ${ownError ? error.message : describeNetworkError(error)}`;
+    error instanceof IncompleteResponseError
+  );
 }

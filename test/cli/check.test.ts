@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
+import { freePort } from "../../scripts/local-mosquitto.js";
 import { checkCommand } from "../../src/cli/check/report.js";
 import type { CheckOutcome, CheckResult } from "../../src/cli/check/result.js";
 import { runChecks } from "../../src/cli/check/run-checks.js";
@@ -12,6 +13,7 @@ import {
   startAgent,
   stopAllAgents,
 } from "../integration/agent-process.js";
+import { type ConnectProxy, startConnectProxy } from "../integration/connect-proxy.js";
 import { grantAndWaitOnline, simEnv, storedCredentials, until } from "../integration/fixtures.js";
 import { type CliResult, cliOutputs, parseJson, runCli } from "./cli-process.js";
 
@@ -213,5 +215,122 @@ describe("cw-agent check against the simulator", () => {
       hint: expect.stringContaining("cw-agent reset"),
     });
     await until(() => sim.mqttClients().length === 0, "the check's MQTT client to disconnect");
+  });
+});
+
+describe("cw-agent check with an HTTP proxy for the registry", () => {
+  let proxy: ConnectProxy;
+  beforeAll(async () => {
+    proxy = await startConnectProxy();
+  });
+  afterAll(() => proxy.close());
+  afterEach(() => proxy.refuse(null));
+
+  /** The failed checks; the MQTT login is left out, as a test above replaced the agent's password. */
+  const failedChecks = (byName: Map<string, CheckResult>) =>
+    [...byName.values()]
+      .filter((entry) => entry.outcome === "failed" && entry.name !== "mqtt-login")
+      .map((entry) => entry.name);
+  const registryTarget = () => new URL(sim.registryHttpsUrl).host;
+  const PROXY_PATH = ["registry-proxy", "proxy-dns", "proxy-tcp", "proxy-connect", "registry-tls"];
+
+  it("without proxy variables: its own line says none", async () => {
+    const { byName } = await check();
+    expect(byName.get("registry-proxy")).toEqual({
+      name: "registry-proxy",
+      outcome: "ok",
+      message:
+        "none: https_proxy, HTTPS_PROXY, all_proxy, ALL_PROXY are not set; the registry is reached directly",
+    });
+  });
+
+  it("through a proxy: which one, its DNS and TCP, the tunnel it opened, and TLS with the registry inside it", async () => {
+    const from = proxy.tunnels.length;
+    const { byName } = await check({ HTTPS_PROXY: proxy.url });
+    expect(failedChecks(byName)).toEqual([]);
+    expect(outcomes(byName, PROXY_PATH)).toEqual(Object.fromEntries(PROXY_PATH.map((name) => [name, "ok"])));
+    expect(byName.get("registry-proxy")?.message).toBe(
+      `through the HTTP proxy 127.0.0.1:${proxy.port} (HTTPS_PROXY); MQTT does not use it`,
+    );
+    expect(byName.get("proxy-connect")?.message).toBe(
+      `proxy 127.0.0.1:${proxy.port} opened a tunnel to ${registryTarget()}`,
+    );
+    expect(byName.get("registry-tls")?.message).toMatch(
+      new RegExp(`^certificate of .* \\(through proxy 127\\.0\\.0\\.1:${proxy.port}\\) is trusted`),
+    );
+    expect(outcomes(byName, ["registry-dns", "registry-tcp", "broker-tcp"])).toEqual({
+      "registry-dns": "skipped",
+      "registry-tcp": "skipped",
+      "broker-tcp": "ok",
+    });
+    // The check opened exactly the tunnel the agent would, and sent no request through it.
+    expect(proxy.tunnels.slice(from)).toEqual([
+      { target: registryTarget(), proxyAuthorization: undefined, status: 200 },
+    ]);
+    expect(proxy.otherRequests).toEqual([]);
+
+    const human = await runCli(["check"], { ...paired.env, HTTPS_PROXY: proxy.url }, paired.stateDir);
+    expect(human.stdout).toMatch(
+      /^\[ok\] +registry-proxy +through the HTTP proxy 127\.0\.0\.1:\d+ \(HTTPS_PROXY\)/m,
+    );
+  });
+
+  it("NO_PROXY naming the registry: the line says it is bypassed, and the registry is checked directly", async () => {
+    const from = proxy.tunnels.length;
+    const { byName } = await check({ HTTPS_PROXY: proxy.url, NO_PROXY: "127.0.0.1" });
+    expect(failedChecks(byName)).toEqual([]);
+    expect(byName.get("registry-proxy")?.message).toBe(
+      'none: NO_PROXY entry "127.0.0.1" names 127.0.0.1, so the registry is reached directly, not through the proxy of HTTPS_PROXY',
+    );
+    expect(outcomes(byName, ["registry-dns", "registry-tcp", "registry-tls"])).toEqual({
+      "registry-dns": "ok",
+      "registry-tcp": "ok",
+      "registry-tls": "ok",
+    });
+    expect(byName.has("proxy-connect")).toBe(false);
+    expect(proxy.tunnels.length).toBe(from);
+  });
+
+  it("a proxy answering 407 fails proxy-connect, not a registry check, with a hint where the login goes", async () => {
+    proxy.refuse(407);
+    const { result, byName } = await check({ HTTPS_PROXY: proxy.url });
+    expect(result.code).toBe(1);
+    expect(failedChecks(byName)).toEqual(["proxy-connect"]);
+    expect(byName.get("proxy-connect")).toEqual({
+      name: "proxy-connect",
+      outcome: "failed",
+      message: `proxy 127.0.0.1:${proxy.port} refused the tunnel to ${registryTarget()} (407 Proxy Authentication Required)`,
+      hint: `the proxy wants a user name and password: set HTTPS_PROXY=http://USER:PASSWORD@127.0.0.1:${proxy.port}`,
+    });
+    expect(
+      outcomes(byName, ["registry-proxy", "proxy-tcp", "registry-dns", "registry-tcp", "registry-tls"]),
+    ).toEqual({
+      "registry-proxy": "ok",
+      "proxy-tcp": "ok",
+      "registry-dns": "skipped",
+      "registry-tcp": "skipped",
+      "registry-tls": "skipped",
+    });
+  });
+
+  it("a proxy that refuses the connection fails proxy-tcp, naming the proxy and the variable, never its password", async () => {
+    const port = await freePort();
+    const { result, byName } = await check({
+      https_proxy: `http://plant-user:proxy-pw-4711@127.0.0.1:${port}`,
+    });
+    expect(result.code).toBe(1);
+    expect(byName.get("registry-proxy")?.message).toBe(
+      `through the HTTP proxy 127.0.0.1:${port} (https_proxy, with user name and password); MQTT does not use it`,
+    );
+    expect(byName.get("proxy-tcp")).toMatchObject({
+      outcome: "failed",
+      message: `TCP connection to 127.0.0.1:${port} failed (ECONNREFUSED)`,
+      hint: "nothing listens there: is the proxy running, and is https_proxy right?",
+    });
+    expect(outcomes(byName, ["proxy-connect", "registry-tls"])).toEqual({
+      "proxy-connect": "skipped",
+      "registry-tls": "skipped",
+    });
+    expect(JSON.stringify([...byName.values()])).not.toMatch(/proxy-pw-4711|plant-user/);
   });
 });

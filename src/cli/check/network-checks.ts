@@ -1,7 +1,10 @@
 import { lookup } from "node:dns/promises";
+import http from "node:http";
+import https from "node:https";
 import net, { isIP } from "node:net";
 import tls from "node:tls";
-import type { AgentConfig } from "../../config/config.js";
+import { type AgentConfig, hostForUrl } from "../../config/config.js";
+import type { HttpProxy } from "../../config/proxy.js";
 import {
   brokerUrl,
   clientOptions,
@@ -9,15 +12,23 @@ import {
   loginRejection,
   type MqttClientFactory,
 } from "../../mqtt/client.js";
+import {
+  describeProxyError,
+  type ProxyConnectEvent,
+  proxyAgent,
+  refusalAdvice,
+  refusalStatus,
+  TunnelRefusedError,
+} from "../../registration/proxy-tunnel.js";
 import type { StoredCredentials } from "../../storage/credential-store.js";
 import { errorCode, errorMessage } from "../../util/errors.js";
 import { formatTime } from "../output.js";
 import { type CheckResult, failed, ok, warning, withTimeout } from "./result.js";
 
-/** A peer of the agent: the client registry (HTTP/HTTPS) or the broker (MQTT/MQTTS). */
+/** A peer of the agent: the client registry (HTTP/HTTPS), the broker (MQTT/MQTTS), or the HTTP(S) proxy on the way to the registry. */
 export interface Peer {
-  /** "registry" or "broker": prefix of the check names. */
-  readonly role: "registry" | "broker";
+  /** Prefix of the check names. */
+  readonly role: "registry" | "broker" | "proxy";
   readonly host: string;
   readonly port: number;
   readonly tls: boolean;
@@ -37,6 +48,16 @@ export function registryPeer(config: AgentConfig): Peer {
     port: url.port === "" ? (isHttps ? 443 : 80) : Number(url.port),
     tls: isHttps,
     settings: "CW_AGENT_REGISTRY_URL or CYBUS_HOSTNAME_INGRESS",
+  };
+}
+
+export function proxyPeer(proxy: HttpProxy): Peer {
+  return {
+    role: "proxy",
+    host: proxy.host,
+    port: proxy.port,
+    tls: proxy.url.protocol === "https:",
+    settings: proxy.variable,
   };
 }
 
@@ -89,7 +110,9 @@ export function checkTcp(peer: Peer, timeoutMs: number): Promise<CheckResult> {
         const code = error.code ?? "error";
         const hint =
           code === "ECONNREFUSED"
-            ? `nothing listens there: is Connectware running, and are ${peer.settings} right?`
+            ? peer.role === "proxy"
+              ? `nothing listens there: is the proxy running, and is ${peer.settings} right?`
+              : `nothing listens there: is Connectware running, and are ${peer.settings} right?`
             : code === "EHOSTUNREACH" || code === "ENETUNREACH"
               ? "no route to the host: check the gateway's network and the address"
               : `check ${peer.settings} and the network`;
@@ -129,7 +152,9 @@ const UNTRUSTED = new Set([
   "CERT_UNTRUSTED",
 ]);
 
-function tlsHint(code: string, peer: Peer): string {
+function tlsHint(code: string, peer: Peer, tunnel?: Tunnel): string {
+  if (UNTRUSTED.has(code) && tunnel !== undefined)
+    return "set CW_AGENT_CA_FILE to the CA certificate that signed Connectware's server certificate; a proxy that inspects TLS shows its own certificate instead: then add the proxy's CA to that file, or bypass the proxy with NO_PROXY";
   if (UNTRUSTED.has(code))
     return "set CW_AGENT_CA_FILE to the CA certificate that signed Connectware's server certificate";
   if (code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID")
@@ -149,9 +174,10 @@ export function checkTls(
   config: AgentConfig,
   now: number,
   timeoutMs: number,
+  tunnel?: Tunnel,
 ): Promise<CheckResult> {
   const name = `${peer.role}-tls`;
-  const target = `${peer.host}:${peer.port}`;
+  const target = `${peer.host}:${peer.port}${tunnel ? ` (through proxy ${tunnel.proxy.address})` : ""}`;
   if (!peer.tls) {
     const broker = peer.role === "broker";
     return Promise.resolve(
@@ -164,13 +190,16 @@ export function checkTls(
       ),
     );
   }
-  const socket = tls.connect({
-    host: peer.host,
-    port: peer.port,
-    ...(isIP(peer.host) === 0 ? { servername: peer.host } : {}),
-    ca: config.tls.ca,
-    rejectUnauthorized: false,
-  });
+  // Through a proxy, the tunnel's socket is already TLS: the handshake the agent's requests make.
+  const socket =
+    tunnel?.socket ??
+    tls.connect({
+      host: peer.host,
+      port: peer.port,
+      ...(isIP(peer.host) === 0 ? { servername: peer.host } : {}),
+      ca: config.tls.ca,
+      rejectUnauthorized: false,
+    });
   return probe(
     socket,
     timeoutMs,
@@ -182,6 +211,7 @@ export function checkTls(
       ),
     (finish) => {
       socket.once("secureConnect", () => {
+        if (!(socket instanceof tls.TLSSocket)) return;
         const certificate = socket.getPeerCertificate();
         const validTo = certificate.valid_to ? Date.parse(certificate.valid_to) : Number.NaN;
         const error = socket.authorizationError;
@@ -193,9 +223,9 @@ export function checkTls(
               ? warning(
                   name,
                   `${message}; the agent accepts it anyway because CYBUS_TRUST_ALL_CERTS=true`,
-                  tlsHint(code, peer),
+                  tlsHint(code, peer, tunnel),
                 )
-              : failed(name, message, tlsHint(code, peer)),
+              : failed(name, message, tlsHint(code, peer, tunnel)),
           );
           return;
         }
@@ -224,10 +254,112 @@ export function checkTls(
       });
       socket.once("error", (error: NodeJS.ErrnoException) => {
         const code = error.code ?? "error";
-        finish(failed(name, `TLS handshake with ${target} failed (${code})`, tlsHint(code, peer)));
+        finish(failed(name, `TLS handshake with ${target} failed (${code})`, tlsHint(code, peer, tunnel)));
       });
     },
   );
+}
+
+/** An open tunnel through the proxy to the registry; `close` ends it and the connection to the proxy. */
+export interface Tunnel {
+  readonly socket: net.Socket;
+  readonly proxy: HttpProxy;
+  close(): void;
+}
+
+/** Which proxy, if any, the registry requests take: its own line, so nobody has to guess. */
+export function checkRegistryRoute(config: AgentConfig): CheckResult {
+  const name = "registry-proxy";
+  const route = config.registry.proxy;
+  const host = config.registry.baseUrl.hostname;
+  switch (route.kind) {
+    case "direct":
+      return ok(name, `none: ${route.variables.join(", ")} are not set; the registry is reached directly`);
+    case "bypassed":
+      return ok(
+        name,
+        `none: ${route.variable} entry "${route.entry}" names ${host}, so the registry is reached directly, not through the proxy of ${route.proxyVariable}`,
+      );
+    case "proxy":
+      return ok(
+        name,
+        `through the HTTP proxy ${route.proxy.address} (${route.proxy.variable}${route.proxy.hasCredentials ? ", with user name and password" : ""}); MQTT does not use it`,
+      );
+  }
+}
+
+/**
+ * Asks the proxy for the tunnel to the registry the way the agent does (same library, same
+ * headers), without sending a request through it. When the proxy agrees, resolves with the socket
+ * inside the tunnel as well: for an https:// registry a TLS socket whose handshake is under way.
+ */
+export function checkProxyConnect(
+  proxy: HttpProxy,
+  registry: Peer,
+  config: AgentConfig,
+  timeoutMs: number,
+): Promise<{ result: CheckResult; tunnel?: Tunnel }> {
+  const name = "proxy-connect";
+  const target = `${hostForUrl(registry.host)}:${registry.port}`;
+  const controller = new AbortController();
+  const transport = registry.tls ? https : http;
+  const request = transport.request({
+    host: registry.host,
+    port: registry.port,
+    method: "HEAD",
+    path: "/",
+    agent: proxyAgent(proxy, controller.signal),
+    ...(registry.tls ? { ca: config.tls.ca, rejectUnauthorized: false } : {}),
+  });
+  return new Promise((resolve) => {
+    let done = false;
+    const close = () => {
+      controller.abort();
+      request.destroy();
+    };
+    const finish = (result: CheckResult, socket?: net.Socket) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (socket === undefined) close();
+      resolve(socket === undefined ? { result } : { result, tunnel: { socket, proxy, close } });
+    };
+    const timer = setTimeout(
+      () =>
+        finish(
+          failed(
+            name,
+            `proxy ${proxy.address} did not answer CONNECT ${target} within ${timeoutMs} ms`,
+            "check that it is an HTTP proxy and that it is not overloaded",
+          ),
+        ),
+      timeoutMs,
+    );
+    request.on("proxyConnect", (connect: ProxyConnectEvent) => {
+      if (connect.statusCode === 200) return;
+      const refusal = new TunnelRefusedError(connect.statusCode, connect.statusText);
+      finish(
+        failed(
+          name,
+          `proxy ${proxy.address} refused the tunnel to ${target} (${refusalStatus(refusal)})`,
+          refusalAdvice(refusal, proxy),
+        ),
+      );
+    });
+    // Nothing is written to the tunnel: the request is never ended, only its socket is used.
+    request.on("socket", (socket: net.Socket) =>
+      finish(ok(name, `proxy ${proxy.address} opened a tunnel to ${target}`), socket),
+    );
+    request.on("error", (error) =>
+      finish(
+        failed(
+          name,
+          `proxy ${proxy.address} failed on CONNECT ${target}: ${describeProxyError(error)}`,
+          `check ${proxy.variable} and the proxy`,
+        ),
+      ),
+    );
+  });
 }
 
 /**

@@ -20,9 +20,12 @@ import {
   brokerPeer,
   checkDns,
   checkMqttLogin,
+  checkProxyConnect,
+  checkRegistryRoute,
   checkTcp,
   checkTls,
   type Peer,
+  proxyPeer,
   registryPeer,
 } from "./network-checks.js";
 import { type CheckResult, failed, ok, skipped } from "./result.js";
@@ -91,7 +94,7 @@ export async function runChecks(env: NodeJS.ProcessEnv, deps: CheckDeps = {}): P
   results.push(...(await clockChecks));
 
   const [registryChecks, brokerChecks] = await Promise.all([
-    peerChecks(registryPeer(config), config, now, timeoutMs),
+    registryPathChecks(config, now, timeoutMs),
     peerChecks(brokerPeer(config), config, now, timeoutMs),
   ]);
   results.push(...registryChecks, ...brokerChecks);
@@ -122,6 +125,7 @@ const LATER_CHECKS = [
   "state-dir",
   "database",
   "credentials",
+  "registry-proxy",
   "registry-dns",
   "registry-tcp",
   "registry-tls",
@@ -151,6 +155,75 @@ async function peerChecks(
   const tcp = await checkTcp(peer, timeoutMs);
   if (tcp.outcome === "failed") return [dns, tcp, skipped(`${peer.role}-tls`, "no TCP connection")];
   return [dns, tcp, await checkTls(peer, config, now(), timeoutMs)];
+}
+
+/**
+ * The registry's line saying which proxy its requests take, then the checks of that path: directly
+ * DNS, TCP and TLS of the registry; through a proxy DNS and TCP of the proxy, its CONNECT to the
+ * registry, and TLS with the registry inside the tunnel. A proxy's failure is reported on a proxy
+ * line, never as the registry's.
+ */
+async function registryPathChecks(
+  config: AgentConfig,
+  now: () => number,
+  timeoutMs: number,
+): Promise<CheckResult[]> {
+  const registry = registryPeer(config);
+  const route = config.registry.proxy;
+  const routeResult = checkRegistryRoute(config);
+  if (route.kind !== "proxy") return [routeResult, ...(await peerChecks(registry, config, now, timeoutMs))];
+
+  const proxy = proxyPeer(route.proxy);
+  const direct = "reached by the proxy, not from here (see proxy-connect)";
+  const notChecked = [skipped("registry-dns", direct), skipped("registry-tcp", direct)];
+  const dns = await checkDns(proxy, timeoutMs);
+  if (dns.outcome === "failed") {
+    const reason = "the proxy's host does not resolve";
+    return [
+      routeResult,
+      dns,
+      skipped("proxy-tcp", reason),
+      skipped("proxy-connect", reason),
+      ...notChecked,
+      skipped("registry-tls", reason),
+    ];
+  }
+  const tcp = await checkTcp(proxy, timeoutMs);
+  if (tcp.outcome === "failed") {
+    const reason = "no TCP connection to the proxy";
+    return [
+      routeResult,
+      dns,
+      tcp,
+      skipped("proxy-connect", reason),
+      ...notChecked,
+      skipped("registry-tls", reason),
+    ];
+  }
+  const connect = await checkProxyConnect(route.proxy, registry, config, timeoutMs);
+  const tunnel = connect.tunnel;
+  if (tunnel === undefined) {
+    return [
+      routeResult,
+      dns,
+      tcp,
+      connect.result,
+      ...notChecked,
+      skipped("registry-tls", "no tunnel through the proxy"),
+    ];
+  }
+  try {
+    return [
+      routeResult,
+      dns,
+      tcp,
+      connect.result,
+      ...notChecked,
+      await checkTls(registry, config, now(), timeoutMs, tunnel),
+    ];
+  } finally {
+    tunnel.close();
+  }
 }
 
 function describeConfig(config: AgentConfig): string {
