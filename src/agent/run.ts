@@ -45,7 +45,7 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     return EXIT_CONFIG;
   }
 
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
   logger.info("Starting in distributed (edge) mode");
   const cleartext = [
     ...(config.registry.baseUrl.protocol === "http:" ? [`registry ${config.registry.baseUrl.origin}`] : []),
