@@ -23,7 +23,7 @@ Commands:
   status [--json]     state, pairing ID, broker, uptime and last error of the agent
   check [--json]      diagnose configuration, storage, clock, network, TLS, MQTT login, LEDs, display
   reset [--yes]       discard the credentials; the agent registers anew
-  identify [seconds]  blink the status LED of the running agent (default CW_AGENT_LED_IDENTIFY_S)
+  identify [seconds]  blink the status LED and show IDENTIFY on the display of the running agent
   pairing-id          print the pairing ID waiting for authorization in Connectware
   logs [-f] [-n N] [--since TIME] [--instance NAME]
                       the agent's journal as readable lines (journalctl -u cw-agent)

@@ -29,7 +29,7 @@ export { realTimers } from "./timers.js";
 export interface Indicators {
   /** Feed it every lifecycle transition (it is registered with lifecycle.observe). Must not throw. */
   readonly observe: StatusObserver;
-  /** Fast-blinks the status LED for `seconds`, then returns to the state's pattern. */
+  /** Fast-blinks the status LED and shows the identify screen for `seconds`, then the state again. */
   identify(seconds: number): void;
   /** Initialise hardware; a missing LED/display is ONE warning, never a throw. */
   start(): Promise<void>;
@@ -100,6 +100,7 @@ export function createIndicators(
     identify(seconds) {
       try {
         leds.identify(seconds);
+        display?.identify(seconds);
       } catch (error) {
         log.error({ err: error }, "identify failed");
       }
