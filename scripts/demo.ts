@@ -43,7 +43,10 @@ let tempDir: string | undefined;
 let agent: ChildProcess | undefined;
 /** Set once the agent runs: stops it, then the simulator, and removes the temporary directory. */
 let stopDemo: ((reason: string) => void) | undefined;
+/** The demo is ending (asked to, or the agent exited): the administrator stops acting. */
 let stopping = false;
+/** Whether a signal or a closed pipe already asked for the stop: a second request forces it. */
+let stopRequested = false;
 
 const agentRunning = () => agent !== undefined && agent.exitCode === null && agent.signalCode === null;
 
@@ -54,11 +57,12 @@ process.on("exit", () => {
 });
 
 function requestStop(reason: string): void {
-  if (stopping) {
+  if (stopRequested) {
     // A second Ctrl-C: no more waiting. The exit handler kills the agent and removes the directory.
     say(`${reason} again: exiting at once`);
     process.exit(130);
   }
+  stopRequested = true;
   stopping = true;
   if (stopDemo === undefined) process.exit(1);
   else stopDemo(reason);
