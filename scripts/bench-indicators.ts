@@ -20,7 +20,7 @@ import { Hd44780Display } from "../src/indicators/display/hd44780.js";
 import type { I2cBus } from "../src/indicators/display/i2c.js";
 import { OledDisplay } from "../src/indicators/display/oled.js";
 import { renderLcdScreen, renderOledScreen } from "../src/indicators/display/screens.js";
-import { createIndicators } from "../src/indicators/index.js";
+import { Indicators } from "../src/indicators/index.js";
 import type { DigitalLineOpener } from "../src/indicators/leds/gpio-led.js";
 import { realTimers, type Timers } from "../src/indicators/timers.js";
 import type { AgentState, AgentStatus } from "../src/lifecycle/lifecycle.js";
@@ -57,7 +57,7 @@ async function runScenario(scenario: Scenario, seconds: number): Promise<void> {
   const indicators =
     scenario === "idle"
       ? undefined
-      : createIndicators(
+      : new Indicators(
           loadIndicatorConfig({
             CW_AGENT_LED_STATUS: "gpio:17",
             CW_AGENT_LED_FAULT: "gpio:27",

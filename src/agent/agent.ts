@@ -23,6 +23,8 @@ export interface AgentDeps {
   connect?: MqttClientFactory;
   /** The agent's own command topics (see MessageHandler). */
   messages?: MessageHandler;
+  /** Shown beside every state (see AgentStatus.notice). */
+  notice?: string;
 }
 
 /** 24 bytes from the CSPRNG: 192 bits, 32 URL-safe characters. */
@@ -59,6 +61,7 @@ export class Agent {
         username: config.username,
         broker: `${hostForUrl(config.mqtt.host)}:${config.mqtt.port}`,
         registry: config.registry.baseUrl.origin,
+        ...(deps.notice === undefined ? {} : { notice: deps.notice }),
       },
       deps.now,
       (error) => logger.error({ err: error }, "A status observer failed"),

@@ -1,6 +1,7 @@
+import { REJECTED_BOOT_CONFIG_NOTICE, readRejectedBootConfig } from "../boot-config/rejected.js";
 import { type AgentConfig, eachInvalidSetting, hostForUrl } from "../config/config.js";
 import { ConfigError } from "../config/config-error.js";
-import { type ControlServer, controlSocketPath, startControlServer } from "../control/index.js";
+import { ControlServer, controlSocketPath } from "../control/index.js";
 import {
   EXIT_CANTCREAT,
   EXIT_CONFIG,
@@ -9,13 +10,13 @@ import {
   EXIT_OK,
   EXIT_TEMPFAIL,
 } from "../exit-codes.js";
-import { createIndicators, type IndicatorConfig } from "../indicators/index.js";
+import { type IndicatorConfig, Indicators } from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
 import { loadSettings } from "../settings.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
 import { StateDirError } from "../storage/state-dir.js";
 import { StateDirLockedError } from "../storage/state-dir-lock.js";
-import { createSystemdNotifier } from "../systemd/notify.js";
+import { SystemdNotifier } from "../systemd/notify.js";
 import { errorMessage } from "../util/errors.js";
 import { sleep } from "../util/sleep.js";
 import { AGENT_VERSION } from "../version.js";
@@ -29,7 +30,10 @@ const STOP_DEADLINE_MS = 5_000;
  * `cw-agent run`: the service's main job. Resolves with the exit code; never throws for an
  * expected failure (bad configuration, state directory in use or unusable).
  */
-export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runAgent(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { bootConfigEtcDir?: string } = {},
+): Promise<number> {
   // Everything the agent creates holds or guards a secret: owner-only, whatever umask it was given.
   process.umask(0o077);
   let config: AgentConfig;
@@ -74,27 +78,41 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
     );
   }
 
-  const notifier = createSystemdNotifier(env, logger.child({ component: "systemd" }));
-  const agent = new Agent({ config, logger });
-  const indicators = createIndicators(indicatorConfig, logger);
-  let control: ControlServer | undefined;
-  let unobserveNotifier: (() => void) | undefined;
+  const rejectedBootConfig = readRejectedBootConfig(options.bootConfigEtcDir);
+  if (rejectedBootConfig !== undefined) {
+    logger.warn(
+      { reasons: rejectedBootConfig },
+      `cw-agent.txt on the boot partition was rejected, so the previous configuration is in force: ${rejectedBootConfig.join("; ")}. The card holds the same reasons in cw-agent.txt.errors`,
+    );
+  }
+
+  const agent = new Agent({
+    config,
+    logger,
+    ...(rejectedBootConfig === undefined ? {} : { notice: REJECTED_BOOT_CONFIG_NOTICE }),
+  });
+  const notifier = new SystemdNotifier(env, logger.child({ component: "systemd" }), { statuses: agent });
+  const indicators = new Indicators(indicatorConfig, logger, { statuses: agent });
+  const control = new ControlServer(
+    controlSocketPath(env, config.stateDir),
+    {
+      status: () => agent.status,
+      startedAt: Math.round(performance.timeOrigin),
+      resetCredentials: () => agent.resetCredentials(),
+      identify: (seconds) => indicators.identify(seconds),
+      observe: (observer) => agent.observe(observer),
+    },
+    logger,
+  );
 
   // Started in this order, stopped in reverse: a signal at any moment stops exactly what started.
   const parts = new Parts(
     [
       {
-        name: "systemd notifier",
-        start: () => {
-          notifier.startWatchdog();
-          unobserveNotifier = agent.observe(notifier.observe);
-        },
-        stop: async () => {
-          notifier.stopWatchdog();
-          unobserveNotifier?.();
-          // The last notifications get what is left of the stop deadline.
-          await Promise.race([notifier.flush(), sleep(Math.max(0, stopDeadlineAt - Date.now() - 100))]);
-        },
+        name: notifier.name,
+        start: () => notifier.start(),
+        // The last notifications get what is left of the stop deadline.
+        stop: () => Promise.race([notifier.stop(), sleep(Math.max(0, stopDeadlineAt - Date.now() - 100))]),
       },
       {
         name: "storage",
@@ -105,34 +123,15 @@ export async function runAgent(env: NodeJS.ProcessEnv = process.env): Promise<nu
           agent.close();
         },
       },
-      {
-        name: "indicators",
-        start: async () => {
-          agent.observe(indicators.observe);
-          await indicators.start();
-        },
-        stop: () => indicators.stop(),
-      },
+      indicators,
       {
         // The CLI's way in; without it the agent still runs and the CLI reports from the database.
-        name: "control socket",
-        start: async () => {
-          control = await startControlServer(
-            controlSocketPath(env, config.stateDir),
-            {
-              status: () => agent.status,
-              startedAt: Math.round(performance.timeOrigin),
-              resetCredentials: () => agent.resetCredentials(),
-              identify: (seconds) => indicators.identify(seconds),
-              observe: (observer) => agent.observe(observer),
-            },
-            logger,
-          ).catch((error: unknown) => {
+        name: control.name,
+        start: () =>
+          control.start().catch((error: unknown) => {
             logger.error({ err: error }, `Control socket unavailable: ${errorMessage(error)}`);
-            return undefined;
-          });
-        },
-        stop: () => control?.close(),
+          }),
+        stop: () => control.stop(),
       },
       { name: "agent", start: () => agent.start(), stop: () => agent.stop() },
     ],

@@ -16,6 +16,7 @@ import { basename, dirname, isAbsolute, join } from "node:path";
 import type { ConfigError } from "../config/config-error.js";
 import { loadIndicatorConfig } from "../indicators/config.js";
 import { type BootConfigProblem, parseBootConfig, redactedText } from "./parse.js";
+import { BOOT_CONFIG_ETC_DIR, REJECTED_BOOT_CONFIG_FILE } from "./rejected.js";
 import { configErrors } from "./settings.js";
 
 export const BOOT_CONFIG_FILE = "cw-agent.txt";
@@ -62,7 +63,7 @@ export type ApplyOutcome =
  * cw-agent.txt.invalid with the reasons in cw-agent.txt.errors, and nothing in /etc changes.
  */
 export function applyBootConfig(options: ApplyBootConfigOptions = {}): ApplyOutcome {
-  const etcDir = options.etcDir ?? "/etc/cw-agent";
+  const etcDir = options.etcDir ?? BOOT_CONFIG_ETC_DIR;
   const log = options.log ?? (() => {});
   const source = findBootConfig(options.bootDirs ?? BOOT_DIRS);
   if (source === undefined) return { result: "absent" };
@@ -143,6 +144,13 @@ export function applyBootConfig(options: ApplyBootConfigOptions = {}): ApplyOutc
       "",
       ...messages,
     ];
+    // For the agent, which shows that an older configuration is in force until a valid file comes.
+    writeFileAtomic(
+      join(etcDir, REJECTED_BOOT_CONFIG_FILE),
+      `${messages.join("\n")}\n`,
+      0o640,
+      options.groupId,
+    );
     onCard(log, () => {
       writeFileAtomic(join(bootDir, `${BOOT_CONFIG_FILE}.errors`), `${errorsText.join("\r\n")}\r\n`, 0o644);
       retire(source, `${BOOT_CONFIG_FILE}.invalid`, parsed.lines);
@@ -177,6 +185,7 @@ export function applyBootConfig(options: ApplyBootConfigOptions = {}): ApplyOutc
     log("info", "RESET=yes: discarded the credentials; the agent registers anew with a new pairing ID");
   }
   writeFileAtomic(lastApplied, `${digest}\n`, 0o600);
+  rmSync(join(etcDir, REJECTED_BOOT_CONFIG_FILE), { force: true });
   onCard(log, () => {
     rmSync(join(bootDir, `${BOOT_CONFIG_FILE}.errors`), { force: true });
     rmSync(join(bootDir, `${BOOT_CONFIG_FILE}.invalid`), { force: true });

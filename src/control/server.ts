@@ -1,5 +1,6 @@
 import { chmodSync, lstatSync, rmSync } from "node:fs";
 import net from "node:net";
+import type { Part } from "../agent/parts.js";
 import { MAX_IDENTIFY_SECONDS } from "../indicators/index.js";
 import { type AgentStatus, describeStatus, type StatusObserver } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
@@ -24,11 +25,6 @@ interface ObservableTarget {
   observe?(observer: StatusObserver): () => void;
 }
 
-export interface ControlServer {
-  readonly path: string;
-  close(): Promise<void>;
-}
-
 /** A client that sends nothing useful for this long is disconnected. */
 const IDLE_TIMEOUT_MS = 5_000;
 /** The CLI opens one connection per command; more than this at once is not a CLI. */
@@ -46,28 +42,72 @@ export class ControlSocketInUseError extends Error {
 }
 
 /**
- * Listens on `path` (AF_UNIX stream, mode 0600) for the CLI. Call only while holding the state
+ * Listens on `path` (AF_UNIX stream, mode 0600) for the CLI. Start only while holding the state
  * directory lock: a socket file found there was left by a killed agent and is replaced.
  */
-export async function startControlServer(
-  path: string,
-  target: ControlTarget & ObservableTarget,
-  logger: Logger,
-): Promise<ControlServer> {
-  const log = logger.child({ component: "control" });
-  await removeStaleSocket(path);
+export class ControlServer implements Part {
+  readonly name = "control socket";
+  private readonly log: Logger;
+  private readonly connections = new Set<net.Socket>();
+  /** Set once listening: a server that never listened has no socket file of its own to remove. */
+  private server: net.Server | undefined;
+  private stopObserving: (() => void) | undefined;
+  private lastError: { message: string; at: number } | undefined;
+  private closing: Promise<void> | undefined;
 
-  let lastError: { message: string; at: number } | undefined;
-  const remember = (status: AgentStatus) => {
-    if (status.lastError !== undefined && status.lastError !== lastError?.message) {
-      lastError = { message: status.lastError, at: status.since };
+  constructor(
+    readonly path: string,
+    private readonly target: ControlTarget & ObservableTarget,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: "control" });
+  }
+
+  async start(): Promise<void> {
+    const { path, log } = this;
+    await removeStaleSocket(path);
+    this.stopObserving = this.target.observe?.((status) => this.remember(status));
+
+    const server = net.createServer((socket) => {
+      this.connections.add(socket);
+      socket.once("close", () => this.connections.delete(socket));
+      serveConnection(socket, (line) => this.handle(line), log);
+    });
+    server.maxConnections = MAX_CONNECTIONS;
+    server.on("error", (error) => log.error({ err: error, path }, `Control socket ${path} failed`));
+
+    try {
+      await listenPrivately(server, path);
+    } catch (error) {
+      this.stopObserving?.();
+      throw error;
     }
-  };
-  const stopObserving = target.observe?.((status) => remember(status));
+    this.server = server;
+    log.debug({ path }, `Control socket listening on ${path}`);
+  }
 
-  const liveStatus = (): LiveStatus => {
-    const status = target.status();
-    remember(status);
+  /** Removes the socket file; a no-op when the server never listened (the file may be another agent's). */
+  stop(): Promise<void> {
+    const server = this.server;
+    if (server === undefined) return Promise.resolve();
+    this.closing ??= new Promise<void>((resolve) => {
+      this.stopObserving?.();
+      server.close(() => resolve());
+      // Connections still open (a CLI mid-request) must not hold the agent's stop.
+      for (const socket of this.connections) socket.destroy();
+    }).finally(() => rmSync(this.path, { force: true }));
+    return this.closing;
+  }
+
+  private remember(status: AgentStatus): void {
+    if (status.lastError !== undefined && status.lastError !== this.lastError?.message) {
+      this.lastError = { message: status.lastError, at: status.since };
+    }
+  }
+
+  private liveStatus(): LiveStatus {
+    const status = this.target.status();
+    this.remember(status);
     // Field by field, so nothing the status may carry in the future leaks out unintended.
     return {
       state: status.state,
@@ -79,14 +119,14 @@ export async function startControlServer(
       broker: status.broker,
       registry: status.registry,
       nextAttemptAt: status.nextAttemptAt,
-      lastError,
-      startedAt: target.startedAt,
+      lastError: this.lastError,
+      startedAt: this.target.startedAt,
       pid: process.pid,
       version: AGENT_VERSION,
     };
-  };
+  }
 
-  const handle = (line: string): ControlAnswer => {
+  private handle(line: string): ControlAnswer {
     let request: unknown;
     try {
       request = JSON.parse(line);
@@ -96,10 +136,10 @@ export async function startControlServer(
     const command = (request as { command?: unknown } | null)?.command;
     switch (command) {
       case "status":
-        return { ok: true, status: liveStatus() };
+        return { ok: true, status: this.liveStatus() };
       case "reset":
-        log.warn("Credential reset requested through the control socket");
-        target.resetCredentials();
+        this.log.warn("Credential reset requested through the control socket");
+        this.target.resetCredentials();
         return { ok: true, done: "credentials discarded; registering anew" };
       case "identify": {
         const seconds = (request as { seconds?: unknown }).seconds;
@@ -109,8 +149,8 @@ export async function startControlServer(
         if (seconds > MAX_IDENTIFY_SECONDS) {
           return { ok: false, error: `identify lasts at most ${MAX_IDENTIFY_SECONDS} seconds` };
         }
-        log.info({ seconds }, `Identify requested: blinking the status LED for ${seconds} s`);
-        target.identify(seconds);
+        this.log.info({ seconds }, `Identify requested: blinking the status LED for ${seconds} s`);
+        this.target.identify(seconds);
         return { ok: true, done: `identifying for ${seconds} s` };
       }
       default:
@@ -119,33 +159,7 @@ export async function startControlServer(
           error: `unknown command ${JSON.stringify(command ?? null).slice(0, 60)}; expected status, reset or identify`,
         };
     }
-  };
-
-  const connections = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    connections.add(socket);
-    socket.once("close", () => connections.delete(socket));
-    serveConnection(socket, handle, log);
-  });
-  server.maxConnections = MAX_CONNECTIONS;
-  server.on("error", (error) => log.error({ err: error, path }, `Control socket ${path} failed`));
-
-  await listenPrivately(server, path);
-  log.debug({ path }, `Control socket listening on ${path}`);
-
-  let closing: Promise<void> | undefined;
-  return {
-    path,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        stopObserving?.();
-        server.close(() => resolve());
-        // Connections still open (a CLI mid-request) must not hold the agent's stop.
-        for (const socket of connections) socket.destroy();
-      }).finally(() => rmSync(path, { force: true }));
-      return closing;
-    },
-  };
+  }
 }
 
 function serveConnection(socket: net.Socket, handle: (line: string) => ControlAnswer, log: Logger): void {

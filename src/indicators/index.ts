@@ -1,4 +1,5 @@
-import type { AgentStatus, StatusObserver } from "../lifecycle/lifecycle.js";
+import type { Part } from "../agent/parts.js";
+import type { AgentStatus, StatusObserver, StatusSource } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { DisplayConfig, IndicatorConfig } from "./config.js";
 import { DisplayController } from "./display/display-controller.js";
@@ -26,17 +27,6 @@ export { PATTERNS, STATE_PATTERNS } from "./leds/patterns.js";
 export type { TimerHandle, Timers } from "./timers.js";
 export { realTimers } from "./timers.js";
 
-export interface Indicators {
-  /** Feed it every lifecycle transition (it is registered with lifecycle.observe). Must not throw. */
-  readonly observe: StatusObserver;
-  /** Fast-blinks the status LED and shows the identify screen for `seconds`, then the state again. */
-  identify(seconds: number): void;
-  /** Initialise hardware; a missing LED/display is ONE warning, never a throw. */
-  start(): Promise<void>;
-  /** LEDs to the defined "agent stopped" state, lines released, display shows a stopped screen or is cleared, all timers cleared. */
-  stop(): Promise<void>;
-}
-
 export interface IndicatorDeps {
   readonly timers?: Timers;
   /** Root of sysfs; tests point it at a fake tree. Default "/sys". */
@@ -46,81 +36,99 @@ export interface IndicatorDeps {
   /** Where virtual displays draw; default stderr. */
   readonly terminal?: Terminal;
   readonly formatTime?: TimeFormatter;
+  /** Observed from `start()` to `stop()`; without it, feed `observe` directly. */
+  readonly statuses?: StatusSource;
 }
 
 /** Status LEDs and the status display, observing the lifecycle. The constructor does no I/O. */
-export function createIndicators(
-  config: IndicatorConfig,
-  logger: Logger,
-  deps: IndicatorDeps = {},
-): Indicators {
-  const log = logger.child({ component: "indicators" });
-  const timers = deps.timers ?? realTimers;
-  const leds = new StatusLeds({
-    config,
-    logger: log,
-    timers,
-    sysfsRoot: deps.sysfsRoot ?? "/sys",
-    openLine: deps.openDigitalLine ?? openOnoffLine,
-  });
-  const display =
-    displayModel(config.display.model).kind === "none"
-      ? undefined
-      : new DisplayController({
-          open: () =>
-            openDisplay({
-              config: config.display,
-              openBus: deps.openI2cBus ?? openI2cBus,
-              timers,
-              terminal: deps.terminal ?? stderrTerminal,
-            }),
-          logger: log,
-          timers,
-          formatTime: deps.formatTime ?? formatLocalTime,
-          configured: describeDisplay(config.display),
-        });
-  let latest: AgentStatus | undefined;
-  let started = false;
-  let stopped = false;
+export class Indicators implements Part {
+  readonly name = "indicators";
+  private readonly log: Logger;
+  private readonly leds: StatusLeds;
+  private readonly display: DisplayController | undefined;
+  private readonly statuses: StatusSource | undefined;
+  private latest: AgentStatus | undefined;
+  private started = false;
+  private stopped = false;
+  private unobserve: (() => void) | undefined;
 
-  const observe: StatusObserver = (status) => {
+  constructor(config: IndicatorConfig, logger: Logger, deps: IndicatorDeps = {}) {
+    const log = logger.child({ component: "indicators" });
+    const timers = deps.timers ?? realTimers;
+    this.log = log;
+    this.leds = new StatusLeds({
+      config,
+      logger: log,
+      timers,
+      sysfsRoot: deps.sysfsRoot ?? "/sys",
+      openLine: deps.openDigitalLine ?? openOnoffLine,
+    });
+    this.display =
+      displayModel(config.display.model).kind === "none"
+        ? undefined
+        : new DisplayController({
+            open: () =>
+              openDisplay({
+                config: config.display,
+                openBus: deps.openI2cBus ?? openI2cBus,
+                timers,
+                terminal: deps.terminal ?? stderrTerminal,
+              }),
+            logger: log,
+            timers,
+            formatTime: deps.formatTime ?? formatLocalTime,
+            configured: describeDisplay(config.display),
+          });
+    this.statuses = deps.statuses;
+  }
+
+  /**
+   * Feed it every lifecycle transition. Must not throw. An arrow function, because it is handed
+   * over on its own, without the indicators.
+   */
+  readonly observe: StatusObserver = (status) => {
     try {
-      latest = status;
+      this.latest = status;
       // Before start() the hardware is not open yet; start() replays the latest status.
-      if (!started) return;
-      leds.show(status.state);
-      display?.show(status);
+      if (!this.started) return;
+      this.leds.show(status.state);
+      this.display?.show(status);
     } catch (error) {
-      log.error({ err: error }, "indicator update failed");
+      this.log.error({ err: error }, "indicator update failed");
     }
   };
 
-  return {
-    observe,
-    identify(seconds) {
-      try {
-        leds.identify(seconds);
-        display?.identify(seconds);
-      } catch (error) {
-        log.error({ err: error }, "identify failed");
-      }
-    },
-    async start() {
-      if (started || stopped) return;
-      await leds.start();
-      await display?.start();
-      // A stop() while the hardware was opening has released it: nothing may light up again.
-      if (stopped) return;
-      started = true;
-      if (latest !== undefined) observe(latest, undefined);
-    },
-    async stop() {
-      started = false;
-      stopped = true;
-      leds.stop();
-      await display?.stop();
-    },
-  };
+  /** Fast-blinks the status LED and shows the identify screen for `seconds`, then the state again. */
+  identify(seconds: number): void {
+    try {
+      this.leds.identify(seconds);
+      this.display?.identify(seconds);
+    } catch (error) {
+      this.log.error({ err: error }, "identify failed");
+    }
+  }
+
+  /** Initialise hardware; a missing LED/display is ONE warning, never a throw. */
+  async start(): Promise<void> {
+    if (this.started || this.stopped) return;
+    this.unobserve ??= this.statuses?.observe(this.observe);
+    await this.leds.start();
+    await this.display?.start();
+    // A stop() while the hardware was opening has released it: nothing may light up again.
+    if (this.stopped) return;
+    this.started = true;
+    if (this.latest !== undefined) this.observe(this.latest, undefined);
+  }
+
+  /** LEDs to the defined "agent stopped" state, lines released, display shows a stopped screen or is cleared, all timers cleared. */
+  async stop(): Promise<void> {
+    this.started = false;
+    this.stopped = true;
+    this.unobserve?.();
+    this.unobserve = undefined;
+    this.leds.stop();
+    await this.display?.stop();
+  }
 }
 
 function describeDisplay(config: DisplayConfig): string {

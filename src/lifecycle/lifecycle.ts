@@ -45,11 +45,24 @@ export interface AgentStatus {
   readonly nextAttemptAt?: number;
   /** Human-readable description of the most recent failure, never containing a secret. */
   readonly lastError?: string;
+  /**
+   * Something a technician must see whatever the state, fixed for the life of the process (e.g. the
+   * boot partition's cw-agent.txt was rejected, so an older configuration is in force).
+   */
+  readonly notice?: string;
 }
 
 export type StatusDetails = Partial<Pick<AgentStatus, "pairingId" | "nextAttemptAt" | "lastError">>;
 
 export type StatusObserver = (status: AgentStatus, previous: AgentStatus | undefined) => void;
+
+/**
+ * Where a part that shows the status subscribes once it starts: the Lifecycle, or the Agent that
+ * owns one. The returned function unsubscribes.
+ */
+export interface StatusSource {
+  observe(observer: StatusObserver): () => void;
+}
 
 const ALLOWED_TRANSITIONS: Readonly<Record<AgentState, readonly AgentState[]>> = {
   starting: ["registering", "connecting", "stopping", "failed"],
@@ -88,6 +101,7 @@ export interface LifecycleIdentity {
   username: string;
   broker: string;
   registry: string;
+  notice?: string;
 }
 
 export class Lifecycle {
@@ -100,7 +114,13 @@ export class Lifecycle {
     /** Called when an observer throws: a broken display must never stop the state machine. */
     private readonly onObserverError: (error: unknown) => void = () => {},
   ) {
-    this.status = { state: "starting", since: this.now(), ...identity };
+    const { notice, ...rest } = identity;
+    this.status = {
+      state: "starting",
+      since: this.now(),
+      ...rest,
+      ...(notice === undefined ? {} : { notice }),
+    };
   }
 
   get current(): AgentStatus {
@@ -132,6 +152,7 @@ export class Lifecycle {
       username: previous.username,
       broker: previous.broker,
       registry: previous.registry,
+      ...(previous.notice === undefined ? {} : { notice: previous.notice }),
       state,
       since: state === previous.state ? previous.since : this.now(),
       ...definedOnly(details),

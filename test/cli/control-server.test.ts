@@ -5,12 +5,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
-  type ControlServer,
+  ControlServer,
   ControlSocketInUseError,
   type ControlTarget,
   controlSocketPath,
   sendControlRequest,
-  startControlServer,
 } from "../../src/control/index.js";
 import { type AgentStatus, Lifecycle } from "../../src/lifecycle/lifecycle.js";
 import { createLogger } from "../../src/logging/logger.js";
@@ -19,7 +18,7 @@ const servers: ControlServer[] = [];
 const directories: string[] = [];
 
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
 });
 
@@ -50,6 +49,14 @@ function fakeAgent() {
     observe: (observer) => lifecycle.observe(observer),
   };
   return { lifecycle, calls, lines, logger, target };
+}
+
+/** Starts a server on `path`; stopped after the test, even when it failed to start. */
+async function startServer(path: string, agent: ReturnType<typeof fakeAgent>): Promise<ControlServer> {
+  const server = new ControlServer(path, agent.target, agent.logger);
+  servers.push(server);
+  await server.start();
+  return server;
 }
 
 /** Sends raw bytes and collects everything the server answers until it closes. */
@@ -84,11 +91,10 @@ describe("control socket server", () => {
     expect(controlSocketPath({}, "/var/lib/x")).toBe("/var/lib/x/control.sock");
   });
 
-  it("answers status, identify and reset; socket mode 0600; close removes the file", async () => {
+  it("answers status, identify and reset; socket mode 0600; stop removes the file", async () => {
     const agent = fakeAgent();
     const path = socketPath();
-    const server = await startControlServer(path, agent.target, agent.logger);
-    servers.push(server);
+    const server = await startServer(path, agent);
     expect(statSync(path).mode & 0o777).toBe(0o600);
 
     agent.lifecycle.transition("registering");
@@ -112,14 +118,14 @@ describe("control socket server", () => {
       agent.lines.find((line) => line.msg === "Identify requested: blinking the status LED for 7 s"),
     ).toMatchObject({ seconds: 7, component: "control" });
 
-    await server.close();
+    await server.stop();
     expect(() => statSync(path)).toThrow(/ENOENT/);
   });
 
   it("remembers the last error after the agent recovered", async () => {
     const agent = fakeAgent();
     const path = socketPath();
-    servers.push(await startControlServer(path, agent.target, agent.logger));
+    await startServer(path, agent);
     agent.lifecycle.transition("connecting");
     agent.lifecycle.transition("reconnecting", {
       lastError: "to mqtt://127.0.0.1:1883 failed (connection refused)",
@@ -138,7 +144,7 @@ describe("control socket server", () => {
   it("answers bad requests with JSON errors and bounds the request size", async () => {
     const agent = fakeAgent();
     const path = socketPath();
-    servers.push(await startControlServer(path, agent.target, agent.logger));
+    await startServer(path, agent);
     const parse = (text: string) => JSON.parse(text.trim()) as { ok: boolean; error?: string };
 
     expect(parse(await rawExchange(path, "not json\n"))).toEqual({
@@ -163,15 +169,24 @@ describe("control socket server", () => {
     const stale = net.createServer();
     await new Promise<void>((resolve) => stale.listen(path, resolve));
     const live = fakeAgent();
-    await expect(startControlServer(path, live.target, live.logger)).rejects.toBeInstanceOf(
-      ControlSocketInUseError,
-    );
+    await expect(startServer(path, live)).rejects.toBeInstanceOf(ControlSocketInUseError);
     await new Promise<void>((resolve) => stale.close(() => resolve()));
     leaveStaleSocket(path);
     expect(statSync(path).isSocket()).toBe(true);
 
-    const server = await startControlServer(path, live.target, live.logger);
-    servers.push(server);
+    await startServer(path, live);
     expect(await sendControlRequest(path, { command: "status" })).toMatchObject({ ok: true });
+  });
+
+  it("a server that never listened leaves the socket file alone when stopped", async () => {
+    const path = socketPath();
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen(path, resolve));
+    const agent = fakeAgent();
+    const server = new ControlServer(path, agent.target, agent.logger);
+    await expect(server.start()).rejects.toBeInstanceOf(ControlSocketInUseError);
+    await server.stop();
+    expect(statSync(path).isSocket()).toBe(true);
+    await new Promise<void>((resolve) => other.close(() => resolve()));
   });
 });

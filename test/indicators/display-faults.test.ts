@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type IndicatorConfig, loadIndicatorConfig } from "../../src/indicators/config.js";
 import { renderLcdScreen, renderOledScreen } from "../../src/indicators/display/screens.js";
-import { createIndicators } from "../../src/indicators/index.js";
+import { Indicators } from "../../src/indicators/index.js";
 import type { AgentStatus } from "../../src/lifecycle/lifecycle.js";
 import { FakeTimers, flush } from "./fakes/fake-timers.js";
 import { FakeI2cAdapter } from "./fakes/i2c.js";
@@ -26,7 +26,7 @@ function setup(
   attach(adapter, timers);
   const log = memoryLogger();
   const config: IndicatorConfig = loadIndicatorConfig(env);
-  const indicators = createIndicators(config, log.logger, {
+  const indicators = new Indicators(config, log.logger, {
     timers,
     openI2cBus: adapter.open,
     formatTime,
@@ -140,7 +140,7 @@ describe("display updates", () => {
     const adapter = new FakeI2cAdapter();
     adapter.attach(0x3f, model);
     const log = memoryLogger();
-    const indicators = createIndicators(
+    const indicators = new Indicators(
       loadIndicatorConfig({ CW_AGENT_DISPLAY_MODEL: "auto", CW_AGENT_DISPLAY_LCD_SIZE: "20x4" }),
       log.logger,
       { timers, openI2cBus: adapter.open, formatTime },

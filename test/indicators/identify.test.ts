@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { textWidth } from "../../src/indicators/display/bitmap.js";
 import { glyphRows } from "../../src/indicators/display/font.js";
 import { IDENTIFY_TEXT_Y, renderLcdScreen, renderOledScreen } from "../../src/indicators/display/screens.js";
-import { createIndicators, loadIndicatorConfig } from "../../src/indicators/index.js";
+import { Indicators, loadIndicatorConfig } from "../../src/indicators/index.js";
 import { FakeTimers, flush } from "./fakes/fake-timers.js";
 import { FakeI2cAdapter } from "./fakes/i2c.js";
 import { LcdModel } from "./fakes/lcd-model.js";
@@ -15,7 +15,7 @@ function oledSetup() {
   const adapter = new FakeI2cAdapter();
   const model = new OledModel("ssd1306");
   adapter.attach(0x3c, model);
-  const indicators = createIndicators(
+  const indicators = new Indicators(
     loadIndicatorConfig({ CW_AGENT_DISPLAY_MODEL: "ssd1306" }),
     memoryLogger().logger,
     { timers, openI2cBus: adapter.open, formatTime },
@@ -104,7 +104,7 @@ describe("identify on the display", () => {
     const model = new LcdModel(columns, rows, () => timers.now());
     const adapter = new FakeI2cAdapter();
     adapter.attach(0x27, model);
-    const indicators = createIndicators(
+    const indicators = new Indicators(
       loadIndicatorConfig({
         CW_AGENT_DISPLAY_MODEL: "hd44780",
         CW_AGENT_DISPLAY_LCD_SIZE: `${columns}x${rows}`,
@@ -129,7 +129,7 @@ describe("identify on the display", () => {
     for (const model of ["virtual", "virtual-lcd"] as const) {
       const frames: string[] = [];
       const timers = new FakeTimers();
-      const indicators = createIndicators(
+      const indicators = new Indicators(
         loadIndicatorConfig({ CW_AGENT_DISPLAY_MODEL: model, CW_AGENT_DISPLAY_VIRTUAL_STYLE: "blocks" }),
         memoryLogger().logger,
         { timers, terminal: { write: (text) => frames.push(text) }, formatTime },
@@ -157,7 +157,7 @@ describe("identify on the display", () => {
 
   it("without a display, identify only concerns the LEDs and sets no display timer", async () => {
     const timers = new FakeTimers();
-    const indicators = createIndicators(loadIndicatorConfig({}), memoryLogger().logger, { timers });
+    const indicators = new Indicators(loadIndicatorConfig({}), memoryLogger().logger, { timers });
     await indicators.start();
     indicators.identify(5);
     await indicators.stop();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { loadIndicatorConfig } from "../../src/indicators/config.js";
-import { createIndicators } from "../../src/indicators/index.js";
+import { Indicators } from "../../src/indicators/index.js";
 import { Lifecycle } from "../../src/lifecycle/lifecycle.js";
 import { FakeTimers, flush } from "./fakes/fake-timers.js";
 import { memoryLogger } from "./fakes/logger.js";
@@ -12,14 +12,14 @@ const identity = {
   registry: "https://connectware.plant.local",
 };
 
-describe("createIndicators", () => {
+describe("Indicators", () => {
   it("with nothing configured does no I/O, logs no warning and ignores every call", async () => {
     const log = memoryLogger();
     const refuse = async () => {
       throw new Error("no I/O expected");
     };
     const timers = new FakeTimers();
-    const indicators = createIndicators(loadIndicatorConfig({}), log.logger, {
+    const indicators = new Indicators(loadIndicatorConfig({}), log.logger, {
       timers,
       sysfsRoot: "/nonexistent",
       openI2cBus: refuse,
@@ -39,7 +39,7 @@ describe("createIndicators", () => {
   it("drives the virtual display on the terminal from lifecycle transitions, redrawing only on change", async () => {
     const frames: string[] = [];
     const timers = new FakeTimers();
-    const indicators = createIndicators(
+    const indicators = new Indicators(
       loadIndicatorConfig({ CW_AGENT_DISPLAY_MODEL: "virtual", CW_AGENT_DISPLAY_VIRTUAL_STYLE: "braille" }),
       memoryLogger().logger,
       { timers, terminal: { write: (text) => frames.push(text) } },
@@ -66,7 +66,7 @@ describe("createIndicators", () => {
 
   it("the virtual LCD prints the 16x2 text", async () => {
     const frames: string[] = [];
-    const indicators = createIndicators(
+    const indicators = new Indicators(
       loadIndicatorConfig({ CW_AGENT_DISPLAY_MODEL: "virtual-lcd" }),
       memoryLogger().logger,
       {
@@ -83,7 +83,7 @@ describe("createIndicators", () => {
 
   it("observe never throws, even when the display fails", async () => {
     const log = memoryLogger();
-    const indicators = createIndicators(
+    const indicators = new Indicators(
       loadIndicatorConfig({ CW_AGENT_DISPLAY_MODEL: "virtual" }),
       log.logger,
       {
@@ -100,5 +100,29 @@ describe("createIndicators", () => {
     await flush();
     expect(log.warnings()).toHaveLength(1);
     await indicators.stop();
+  });
+
+  it("follows its status source from start() on, and no longer once stopped", async () => {
+    const frames: string[] = [];
+    const timers = new FakeTimers();
+    const lifecycle = new Lifecycle(identity, () => timers.now());
+    const indicators = new Indicators(
+      loadIndicatorConfig({ CW_AGENT_DISPLAY_MODEL: "virtual-lcd" }),
+      memoryLogger().logger,
+      { timers, terminal: { write: (text) => frames.push(text) }, statuses: lifecycle },
+    );
+    lifecycle.transition("registering", { pairingId: "7f3a9c" });
+    lifecycle.transition("pending", { pairingId: "7f3a9c" });
+    await indicators.start();
+    await flush();
+    expect(frames.at(-1)).toContain("│PENDING   7f3a9c│");
+    lifecycle.transition("connecting");
+    await flush();
+    expect(frames.at(-1)).not.toContain("PENDING");
+    await indicators.stop();
+    const framesWhenStopped = frames.length;
+    lifecycle.transition("online");
+    await flush();
+    expect(frames).toHaveLength(framesWhenStopped);
   });
 });

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadIndicatorConfig } from "../../src/indicators/config.js";
-import { createIndicators } from "../../src/indicators/index.js";
+import { Indicators } from "../../src/indicators/index.js";
 import type { DigitalLine, DigitalLineOpener, Level } from "../../src/indicators/leds/gpio-led.js";
 import type { Led } from "../../src/indicators/leds/led.js";
 import { PatternPlayer } from "../../src/indicators/leds/pattern-player.js";
@@ -60,7 +60,7 @@ function setup(env: Record<string, string>, openFailure?: string) {
     return line;
   };
   const log = memoryLogger();
-  const indicators = createIndicators(loadIndicatorConfig(env), log.logger, {
+  const indicators = new Indicators(loadIndicatorConfig(env), log.logger, {
     timers,
     sysfsRoot: sysfs.root,
     openDigitalLine,
@@ -232,7 +232,7 @@ describe("GPIO status and fault LEDs", () => {
       lines.push(line);
       return line;
     };
-    const indicators = createIndicators(
+    const indicators = new Indicators(
       loadIndicatorConfig({ CW_AGENT_LED_STATUS: "gpio:17", CW_AGENT_LED_FAULT: "gpio:27" }),
       memoryLogger().logger,
       { timers, sysfsRoot: sysfs.root, openDigitalLine: slowOpen },
@@ -293,7 +293,7 @@ describe("GPIO status and fault LEDs", () => {
   it("a board where the base cannot be resolved is one warning naming the chips", async () => {
     sysfs = new FakeSysfs().addGpioChips(BOARDS["industrial gateway without a Pi pin controller"] ?? []);
     const log = memoryLogger();
-    const indicators = createIndicators(loadIndicatorConfig({ CW_AGENT_LED_STATUS: "gpio:17" }), log.logger, {
+    const indicators = new Indicators(loadIndicatorConfig({ CW_AGENT_LED_STATUS: "gpio:17" }), log.logger, {
       timers: new FakeTimers(),
       sysfsRoot: sysfs.root,
       openDigitalLine: async () => {
@@ -315,7 +315,7 @@ describe("Linux LED class backend", () => {
     const read = (dir: string, attribute: string) => readFileSync(join(dir, attribute), "utf8").trim();
     const timers = new FakeTimers();
     const log = memoryLogger();
-    const indicators = createIndicators(
+    const indicators = new Indicators(
       loadIndicatorConfig({ CW_AGENT_LED_STATUS: "led:status", CW_AGENT_LED_FAULT: "led:fault" }),
       log.logger,
       { timers, sysfsRoot: sysfs.root },
@@ -351,7 +351,7 @@ describe("Linux LED class backend", () => {
     sysfs = new FakeSysfs();
     const directory = sysfs.addLed("front");
     const read = (attribute: string) => readFileSync(join(directory, attribute), "utf8").trim();
-    const indicators = createIndicators(
+    const indicators = new Indicators(
       loadIndicatorConfig({ CW_AGENT_LED_STATUS: "led:front", CW_AGENT_LED_STATUS_ACTIVE_LOW: "yes" }),
       memoryLogger().logger,
       { timers: new FakeTimers(), sysfsRoot: sysfs.root },
@@ -374,14 +374,10 @@ describe("Linux LED class backend", () => {
     const read = (attribute: string) => readFileSync(join(directory, attribute), "utf8").trim();
     const timers = new FakeTimers();
     const log = memoryLogger();
-    const indicators = createIndicators(
-      loadIndicatorConfig({ CW_AGENT_LED_STATUS: "led:front" }),
-      log.logger,
-      {
-        timers,
-        sysfsRoot: sysfs.root,
-      },
-    );
+    const indicators = new Indicators(loadIndicatorConfig({ CW_AGENT_LED_STATUS: "led:front" }), log.logger, {
+      timers,
+      sysfsRoot: sysfs.root,
+    });
     await indicators.start();
     indicators.observe(statusIn("pending"), undefined);
     expect(read("trigger")).toBe("none");
@@ -397,7 +393,7 @@ describe("Linux LED class backend", () => {
   it("a missing LED is one warning", async () => {
     sysfs = new FakeSysfs();
     const log = memoryLogger();
-    const indicators = createIndicators(loadIndicatorConfig({ CW_AGENT_LED_FAULT: "led:nope" }), log.logger, {
+    const indicators = new Indicators(loadIndicatorConfig({ CW_AGENT_LED_FAULT: "led:nope" }), log.logger, {
       timers: new FakeTimers(),
       sysfsRoot: sysfs.root,
     });

@@ -1,11 +1,11 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Lifecycle } from "../../src/lifecycle/lifecycle.js";
 import { createLogger } from "../../src/logging/logger.js";
 import {
-  createSystemdNotifier,
+  SystemdNotifier,
   type SystemdNotifierDeps,
   sanitizeStatus,
   watchdogInterval,
@@ -78,24 +78,54 @@ describe("without NOTIFY_SOCKET", () => {
     writeFileSync(command, `#!/bin/sh\ntouch '${marker}'\n`, { mode: 0o755 });
     const timer = manualTimer();
     const { logger, lines } = capturingLogger();
-    const notifier = createSystemdNotifier({ WATCHDOG_USEC: "1000000" }, logger, {
+    const notifier = new SystemdNotifier({ WATCHDOG_USEC: "1000000" }, logger, {
       command,
       every: timer.every,
     });
     const lifecycle = new Lifecycle(identity);
     lifecycle.observe(notifier.observe);
     lifecycle.transition("connecting");
-    notifier.startWatchdog();
+    notifier.start();
     await notifier.ready();
     await notifier.stopping();
-    notifier.stopWatchdog();
-    await notifier.flush();
+    await notifier.stop();
 
     expect(notifier.enabled).toBe(false);
     expect(notifier.watchdogIntervalMs).toBeUndefined();
     expect(timer.state.tick).toBeUndefined();
     expect(existsSync(marker)).toBe(false);
     expect(lines).toEqual([]);
+  });
+});
+
+describe("with a status source", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "cw-agent-notify-source-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("observes it from start() to stop()", async () => {
+    // A stand-in binary that records each message it is asked to send.
+    const sent = join(dir, "sent");
+    const command = join(dir, "systemd-notify");
+    writeFileSync(command, `#!/bin/sh\necho "$1" >> '${sent}'\n`, { mode: 0o755 });
+    const lifecycle = new Lifecycle(identity);
+    const notifier = new SystemdNotifier({ NOTIFY_SOCKET: join(dir, "notify") }, capturingLogger().logger, {
+      command,
+      statuses: lifecycle,
+    });
+    lifecycle.transition("registering");
+    notifier.start();
+    lifecycle.transition("pending", { pairingId: "a82123" });
+    await notifier.stop();
+    lifecycle.transition("connecting");
+    await notifier.flush();
+
+    expect(readFileSync(sent, "utf8").split("\n").filter(Boolean)).toEqual([
+      "STATUS=Registering at https://connectware.local",
+      "STATUS=Waiting for authorization, pairing ID a82123",
+    ]);
   });
 });
 
@@ -112,7 +142,7 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
 
     it("sends READY=1 once, STATUS= per state change in order, and STOPPING=1", async () => {
       const { logger, lines } = capturingLogger();
-      const notifier = createSystemdNotifier(
+      const notifier = new SystemdNotifier(
         { NOTIFY_SOCKET: listener.socketPath, PATH: process.env.PATH },
         logger,
       );
@@ -151,7 +181,7 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
 
     it("never sends READY=1 after STOPPING=1 (a signal during start-up)", async () => {
       const { logger } = capturingLogger();
-      const notifier = createSystemdNotifier({ NOTIFY_SOCKET: listener.socketPath }, logger);
+      const notifier = new SystemdNotifier({ NOTIFY_SOCKET: listener.socketPath }, logger);
       void notifier.stopping();
       void notifier.ready();
       await notifier.flush();
@@ -161,7 +191,7 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
 
     it("sends a failure text as one STATUS= line", async () => {
       const { logger } = capturingLogger();
-      const notifier = createSystemdNotifier({ NOTIFY_SOCKET: listener.socketPath }, logger);
+      const notifier = new SystemdNotifier({ NOTIFY_SOCKET: listener.socketPath }, logger);
       const lifecycle = new Lifecycle(identity);
       lifecycle.transition("failed", { lastError: "database unusable\nMAINPID=1" });
       lifecycle.observe(notifier.observe);
@@ -173,14 +203,14 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
     it("pings WATCHDOG=1 once per interval tick at half of WATCHDOG_USEC, never piling up", async () => {
       const { logger } = capturingLogger();
       const timer = manualTimer();
-      const notifier = createSystemdNotifier(
+      const notifier = new SystemdNotifier(
         { NOTIFY_SOCKET: listener.socketPath, WATCHDOG_USEC: "3000000", WATCHDOG_PID: String(process.pid) },
         logger,
         { every: timer.every },
       );
       expect(notifier.watchdogIntervalMs).toBe(1500);
-      notifier.startWatchdog();
-      notifier.startWatchdog(); // idempotent: manualTimer throws on a second interval
+      notifier.start();
+      notifier.start(); // idempotent: manualTimer throws on a second interval
       expect(timer.state.ms).toBe(1500);
 
       for (let i = 0; i < 3; i++) {
@@ -191,7 +221,7 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
       timer.state.tick?.();
       timer.state.tick?.();
       await notifier.flush();
-      notifier.stopWatchdog();
+      await notifier.stop();
       expect(timer.state.cancelled).toBe(1);
       expect(timer.state.tick).toBeUndefined();
 
@@ -202,21 +232,20 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
     it("pings from a real unref'd interval", async () => {
       const { logger } = capturingLogger();
       // 100 ms watchdog: pings every 50 ms. The test waits for three, whenever they come.
-      const notifier = createSystemdNotifier(
+      const notifier = new SystemdNotifier(
         { NOTIFY_SOCKET: listener.socketPath, WATCHDOG_USEC: "100000" },
         logger,
       );
-      notifier.startWatchdog();
+      notifier.start();
       await listener.until((l) => l.messages.filter((m) => m === "WATCHDOG=1").length >= 3);
-      notifier.stopWatchdog();
-      await notifier.flush();
+      await notifier.stop();
       expect(new Set(listener.messages)).toEqual(new Set(["WATCHDOG=1"]));
     });
 
     it("does not ping when WATCHDOG_PID names another process", async () => {
       const { logger } = capturingLogger();
       const timer = manualTimer();
-      const notifier = createSystemdNotifier(
+      const notifier = new SystemdNotifier(
         {
           NOTIFY_SOCKET: listener.socketPath,
           WATCHDOG_USEC: "3000000",
@@ -225,7 +254,7 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
         logger,
         { every: timer.every },
       );
-      notifier.startWatchdog();
+      notifier.start();
       expect(notifier.enabled).toBe(true);
       expect(notifier.watchdogIntervalMs).toBeUndefined();
       expect(timer.state.tick).toBeUndefined();
@@ -234,7 +263,7 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
     it("logs a failing systemd-notify once per kind and never rejects", async () => {
       const { logger, lines } = capturingLogger();
       // The real binary, but nobody listens on this socket: it exits non-zero.
-      const notifier = createSystemdNotifier({ NOTIFY_SOCKET: `${listener.socketPath}.absent` }, logger);
+      const notifier = new SystemdNotifier({ NOTIFY_SOCKET: `${listener.socketPath}.absent` }, logger);
       const lifecycle = new Lifecycle(identity);
       lifecycle.observe(notifier.observe);
       lifecycle.transition("registering");
@@ -250,7 +279,7 @@ describe.skipIf(!HAVE_PYTHON || !HAVE_SYSTEMD_NOTIFY)(
 
     it("logs a missing binary once and keeps going", async () => {
       const { logger, lines } = capturingLogger();
-      const notifier = createSystemdNotifier({ NOTIFY_SOCKET: listener.socketPath }, logger, {
+      const notifier = new SystemdNotifier({ NOTIFY_SOCKET: listener.socketPath }, logger, {
         command: "/nonexistent/systemd-notify",
       });
       await notifier.ready();

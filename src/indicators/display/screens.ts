@@ -156,7 +156,24 @@ export function renderOledScreen(status: AgentStatus, formatTime: TimeFormatter 
       small(status.agentName, ROW[1] + 4);
       small(status.state === "stopped" ? "Not running" : "cw-agent", ROW[4]);
   }
+  if (status.notice !== undefined) drawNotice(bitmap, status.notice, noticeRow(status.state));
   return bitmap;
+}
+
+/**
+ * The row a notice takes over: the agent name's in most states, a label's where the name or an
+ * instruction matters more.
+ */
+function noticeRow(state: AgentState): number {
+  if (state === "online") return ROW[4] - 6;
+  if (state === "conflict") return ROW[5];
+  return ROW[0];
+}
+
+/** Inverted, like the title bar, so it reads as a warning rather than as part of the state. */
+function drawNotice(bitmap: Bitmap, notice: string, y: number): void {
+  bitmap.fill(0, y - 1, OLED_WIDTH, CELL_HEIGHT + 1, true);
+  drawCentered(bitmap, truncate(notice, SMALL_CHARS), y, { inverse: true });
 }
 
 function instructionFor(state: "registering" | "registry-locked" | "pending"): string {
@@ -227,7 +244,9 @@ export function renderLcdScreen(
       two = [TITLES[status.state], status.agentName];
       four = [TITLES[status.state], status.agentName, "", ""];
   }
-  const lines = rows >= 4 ? four : two;
+  const lines: string[] = rows >= 4 ? four : two;
+  // The line that names the agent (or a label): the notice matters more while it lasts.
+  if (status.notice !== undefined) lines[rows >= 4 ? 2 : 1] = status.notice;
   return lines.map((line) => truncate(line, columns).padEnd(columns, " "));
 }
 
