@@ -1,6 +1,6 @@
 /**
- * Renders every lifecycle state's screen, for the OLED and for 16x2 and 20x4 character LCDs,
- * to PNG files in docs/screens/ (embedded by docs/indicators.md).
+ * Renders every lifecycle state's screen and the identify screen, for the OLED and for 16x2 and
+ * 20x4 character LCDs, to PNG files in docs/screens/ (embedded by docs/indicators.md).
  *
  *   npx tsc -p . && node dist/scripts/render-screens.js
  */
@@ -14,7 +14,13 @@ import {
   OLED_PALETTE,
   type RgbaImage,
 } from "../src/indicators/display/raster.js";
-import { renderLcdScreen, renderOledScreen, sampleStatuses } from "../src/indicators/display/screens.js";
+import {
+  renderLcdIdentifyScreen,
+  renderLcdScreen,
+  renderOledIdentifyScreen,
+  renderOledScreen,
+  sampleStatuses,
+} from "../src/indicators/display/screens.js";
 
 const OUTPUT = join(process.cwd(), "docs", "screens");
 /** A fixed instant and clock format, so the images do not change from run to run. */
@@ -42,5 +48,17 @@ for (const status of sampleStatuses(NOW)) {
     writePng(name, bitmapToRgba(lcdToBitmap(lines, columns, rows), LCD_PALETTE, 3, 10));
     written.push(name);
   }
+}
+const identified = sampleStatuses(NOW)[0]?.agentName;
+writePng("oled-identify.png", bitmapToRgba(renderOledIdentifyScreen(identified), OLED_PALETTE));
+written.push("oled-identify.png");
+for (const [columns, rows] of [
+  [16, 2],
+  [20, 4],
+] as const) {
+  const name = `lcd${columns}x${rows}-identify.png`;
+  const lines = renderLcdIdentifyScreen(identified, columns, rows);
+  writePng(name, bitmapToRgba(lcdToBitmap(lines, columns, rows), LCD_PALETTE, 3, 10));
+  written.push(name);
 }
 console.log(`wrote ${written.length} images to ${OUTPUT}`);

@@ -19,6 +19,7 @@ import { StateDirLockedError } from "../storage/state-dir-lock.js";
 import { SystemdNotifier } from "../systemd/notify.js";
 import { errorMessage } from "../util/errors.js";
 import { sleep } from "../util/sleep.js";
+import { AGENT_VERSION } from "../version.js";
 import { Agent } from "./agent.js";
 import { Parts } from "./parts.js";
 
@@ -49,8 +50,17 @@ export async function runAgent(
     return EXIT_CONFIG;
   }
 
-  const logger = createLogger({ level: config.logLevel });
-  logger.info("Starting in distributed (edge) mode");
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  // The first line says which agent this is and where it goes, before anything can fail.
+  logger.info(
+    {
+      version: AGENT_VERSION,
+      agentName: config.agentName,
+      broker: `${config.mqtt.scheme}://${hostForUrl(config.mqtt.host)}:${config.mqtt.port}`,
+      registry: config.registry.baseUrl.href.replace(/\/$/, ""),
+    },
+    "Starting in distributed (edge) mode",
+  );
   const cleartext = [
     ...(config.registry.baseUrl.protocol === "http:" ? [`registry ${config.registry.baseUrl.origin}`] : []),
     ...(config.mqtt.scheme === "mqtt"

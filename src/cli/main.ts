@@ -10,6 +10,7 @@ import { AGENT_VERSION } from "../version.js";
 import { checkCommand } from "./check/report.js";
 import { EnvFileError, readEnvFile } from "./context.js";
 import { identifyCommand } from "./identify.js";
+import { logsCommand } from "./logs.js";
 import { type Output, processOutput } from "./output.js";
 import { pairingIdCommand } from "./pairing-id.js";
 import { resetCommand } from "./reset.js";
@@ -22,8 +23,10 @@ Commands:
   status [--json]     state, pairing ID, broker, uptime and last error of the agent
   check [--json]      diagnose configuration, storage, clock, network, TLS, MQTT login, LEDs, display
   reset [--yes]       discard the credentials; the agent registers anew
-  identify [seconds]  blink the status LED of the running agent (default CW_AGENT_LED_IDENTIFY_S)
+  identify [seconds]  blink the status LED and show IDENTIFY on the display of the running agent
   pairing-id          print the pairing ID waiting for authorization in Connectware
+  logs [-f] [-n N] [--since TIME] [--instance NAME]
+                      the agent's journal as readable lines (journalctl -u cw-agent)
   apply-boot-config   apply cw-agent.txt from the boot partition (run by cw-agent-boot-config.service)
   version             print the version
   help                print this help
@@ -157,6 +160,8 @@ export async function main(argv: string[], output: Output = processOutput): Prom
         const { values } = parse(rest, [], 0);
         return pairingIdCommand(environment(values), output);
       }
+      case "logs":
+        return await logsCommand(rest, output);
       case "apply-boot-config":
         if (rest.length > 0) throw new UsageError("apply-boot-config takes no arguments");
         return applyBootConfigCommand(output);

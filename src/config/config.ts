@@ -4,6 +4,7 @@ import { type ProxyRoute, proxyRoute } from "./proxy.js";
 import { parseSettings, SETTINGS, type SettingValues } from "./settings.js";
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+export type LogFormat = "auto" | "json" | "pretty";
 
 export interface AgentConfig {
   agentName: string;
@@ -42,6 +43,7 @@ export interface AgentConfig {
   stateDir: string;
   topicPrefix: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 /** Every invalid setting, reported together (the first is also `ConfigError` itself). */
@@ -112,6 +114,7 @@ export function agentConfigFrom(values: SettingValues<typeof SETTINGS>, env: Env
     stateDir: values.CW_AGENT_STATE_DIR,
     topicPrefix: values.CW_AGENT_TOPIC_PREFIX,
     logLevel: values.CYBUS_LOG_LEVEL,
+    logFormat: values.CW_AGENT_LOG_FORMAT,
   };
 }
 

@@ -206,6 +206,14 @@ export const SETTINGS = {
     defaultText: "info",
     parse: oneOf(["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const, "info"),
   },
+  CW_AGENT_LOG_FORMAT: {
+    group: "Agent",
+    help:
+      "auto: readable, coloured lines when stdout is a terminal, pino JSON lines otherwise (the journal, pipes, " +
+      "files); json or pretty to force one. NO_COLOR=1 turns the colours off.",
+    defaultText: "auto",
+    parse: oneOf(["auto", "json", "pretty"] as const, "auto"),
+  },
   CW_AGENT_TOPIC_PREFIX: {
     group: "Agent",
     help:

@@ -66,7 +66,7 @@ export const INDICATOR_SETTINGS = {
   CW_AGENT_LED_FAULT_ACTIVE_LOW: activeLowSetting("true for a fault LED wired to 3.3 V."),
   CW_AGENT_LED_IDENTIFY_S: {
     group: "Indicators",
-    help: "Seconds the status LED blinks for `cw-agent identify`.",
+    help: "Seconds `cw-agent identify` blinks the status LED and shows IDENTIFY on the display.",
     defaultText: "30",
     readmeHidden: true,
     parse: integer(1, MAX_IDENTIFY_SECONDS, 30, "seconds"),

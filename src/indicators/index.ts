@@ -98,10 +98,11 @@ export class Indicators implements Part {
     }
   };
 
-  /** Fast-blinks the status LED for `seconds`, then returns to the state's pattern. */
+  /** Fast-blinks the status LED and shows the identify screen for `seconds`, then the state again. */
   identify(seconds: number): void {
     try {
       this.leds.identify(seconds);
+      this.display?.identify(seconds);
     } catch (error) {
       this.log.error({ err: error }, "identify failed");
     }

@@ -1,7 +1,9 @@
 import { fstatSync } from "node:fs";
 import { hostname } from "node:os";
+import { isatty } from "node:tty";
 import { type DestinationStream, type Logger, pino } from "pino";
-import type { LogLevel } from "../config/config.js";
+import type { LogFormat, LogLevel } from "../config/config.js";
+import { colorsWanted, prettyDestination } from "./pretty.js";
 
 export type { Logger } from "pino";
 
@@ -60,18 +62,36 @@ export function journalDestination(inner: DestinationStream): DestinationStream 
   };
 }
 
+/**
+ * What stdout gets: `auto` is readable lines on a terminal and JSON everywhere else (the journal,
+ * a pipe, a file); `json` and `pretty` force one. Under journald each line keeps its `<N>` prefix.
+ */
+export function stdoutDestination(
+  format: LogFormat,
+  env: NodeJS.ProcessEnv = process.env,
+  fd = 1,
+): DestinationStream {
+  const stdout = pino.destination({ fd, sync: true });
+  const journal = stdoutIsJournal(env, fd);
+  const terminal = isatty(fd);
+  const pretty = format === "pretty" || (format === "auto" && terminal && !journal);
+  if (!pretty) return journal ? journalDestination(stdout) : stdout;
+  return prettyDestination(stdout, {
+    colors: colorsWanted(env, terminal),
+    ...(journal ? { prefix: (level: number) => `<${syslogPriority(level)}>` } : {}),
+  });
+}
+
 export interface LoggerOptions {
   level: LogLevel;
-  /** Where lines go; defaults to stdout, synchronous so nothing is lost when the process dies. */
+  /** How lines are written to stdout (CW_AGENT_LOG_FORMAT); default auto. */
+  format?: LogFormat;
+  /** Where lines go instead of stdout (tests); synchronous so nothing is lost when the process dies. */
   destination?: DestinationStream;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  let destination = options.destination;
-  if (destination === undefined) {
-    const stdout = pino.destination({ fd: 1, sync: true });
-    destination = stdoutIsJournal() ? journalDestination(stdout) : stdout;
-  }
+  const destination = options.destination ?? stdoutDestination(options.format ?? "auto");
   return pino(
     {
       level: options.level,

@@ -7,6 +7,7 @@ import {
   loggedPairingId,
   simEnv,
   storedCredentials,
+  until,
 } from "../integration/fixtures.js";
 import { cliOutputs, parseJson, runCli } from "./cli-process.js";
 
@@ -35,7 +36,8 @@ describe("cw-agent CLI against a running agent", () => {
   it("status (human and --json) while pending and online, pairing-id, identify", async () => {
     const { sim } = bed;
     const stateDir = newStateDir();
-    const env = simEnv(sim, "gw-cli-run");
+    // A virtual 16x2 LCD: the agent draws it on its stderr, where identify must show.
+    const env = simEnv(sim, "gw-cli-run", { CW_AGENT_DISPLAY_MODEL: "virtual-lcd" });
     sim.unlock();
     const agent = start(env, stateDir);
     const pairingId = await loggedPairingId(agent);
@@ -79,8 +81,15 @@ describe("cw-agent CLI against a running agent", () => {
     expect(registered.code).toBe(1);
     expect(registered.stderr).toContain('"gw-cli-run" is registered');
 
-    expect(await runCli(["identify", "5"], env, stateDir)).toMatchObject({ code: 0 });
+    expect(await runCli(["identify", "5"], env, stateDir)).toMatchObject({
+      code: 0,
+      stdout: "Agent gw-cli-run is showing IDENTIFY on its display for 5 s.\n",
+    });
     await agent.waitForLine(identifyLine(5));
+    await until(
+      () => agent.rawOutput.join("").includes("│*** IDENTIFY ***│\n│   gw-cli-run   │"),
+      "the identify screen on the virtual display",
+    );
     // Without seconds: CW_AGENT_LED_IDENTIFY_S, default 30.
     expect(await runCli(["identify"], env, stateDir)).toMatchObject({ code: 0 });
     await agent.waitForLine(identifyLine(30));
@@ -120,7 +129,7 @@ describe("cw-agent CLI against a stopped agent", () => {
   it("status from the database, identify refused, reset under the state-dir lock", async () => {
     const { sim } = bed;
     const stateDir = newStateDir();
-    const env = simEnv(sim, "gw-cli-stop");
+    const env = simEnv(sim, "gw-cli-stop", { CW_AGENT_DISPLAY_MODEL: "virtual" });
     sim.unlock();
     const agent = start(env, stateDir);
     await grantAndWaitOnline(sim, agent);
@@ -209,6 +218,11 @@ describe("cw-agent CLI usage", () => {
     const help = await runCli(["help"], env, stateDir);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("status [--json]");
+
+    // No status LED and no display: nothing to identify the gateway with.
+    const identify = await runCli(["identify"], env, stateDir);
+    expect(identify.code).toBe(1);
+    expect(identify.stderr).toContain("has no status LED and no display to identify itself on");
 
     const unconfigured = await runCli(["status"], { CYBUS_MQTT_HOST: "127.0.0.1" }, stateDir);
     expect(unconfigured.code).toBe(78);

@@ -26,7 +26,7 @@ if (mode === "journal") {
   delete process.env.JOURNAL_STREAM;
 }
 const { createLogger } = await import(process.argv[3]);
-const log = createLogger({ level: "debug" });
+const log = createLogger({ level: "debug", format: process.argv[4] ?? "auto" });
 log.debug("debug line");
 log.info({ state: "online" }, "info line");
 log.warn("warn line");
@@ -48,8 +48,8 @@ describe("journald priority prefix", () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  function run(mode: "journal" | "other-stream" | "terminal"): string[] {
-    const result = spawnSync(process.execPath, [child, mode, pathToFileURL(BUILT).href], {
+  function run(mode: "journal" | "other-stream" | "terminal", format = "auto"): string[] {
+    const result = spawnSync(process.execPath, [child, mode, pathToFileURL(BUILT).href, format], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -78,5 +78,23 @@ describe("journald priority prefix", () => {
     const lines = run(mode);
     expect(lines).toHaveLength(5);
     for (const line of lines) expect(line.startsWith("{")).toBe(true);
+  });
+
+  it("keeps the <N> prefix when the lines are forced readable (CW_AGENT_LOG_FORMAT=pretty)", () => {
+    const lines = run("journal", "pretty");
+    // The error's stack follows its line, each line with the error's priority.
+    const stack = lines.filter((line) => /^<3> {4}at /.test(line));
+    expect(stack.length).toBeGreaterThan(0);
+    expect(
+      lines
+        .filter((line) => !stack.includes(line))
+        .map((line) => /^<(\d)>\d\d:\d\d:\d\d\.\d{3} ([A-Z]+) +(.*)$/.exec(line)?.slice(1)),
+    ).toEqual([
+      ["7", "DEBUG", "debug line"],
+      ["6", "INFO", "info line  state=online"],
+      ["4", "WARN", "warn line"],
+      ["3", "ERROR", "error line  err=boom"],
+      ["2", "FATAL", "fatal line"],
+    ]);
   });
 });

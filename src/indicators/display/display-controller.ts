@@ -1,9 +1,16 @@
 import type { AgentStatus } from "../../lifecycle/lifecycle.js";
 import type { Logger } from "../../logging/logger.js";
+import { MAX_IDENTIFY_SECONDS } from "../config.js";
 import { errorCode, errorMessage, i2cHint } from "../errors.js";
 import type { TimerHandle, Timers } from "../timers.js";
 import type { Display } from "./display.js";
-import { renderLcdScreen, renderOledScreen, type TimeFormatter } from "./screens.js";
+import {
+  renderLcdIdentifyScreen,
+  renderLcdScreen,
+  renderOledIdentifyScreen,
+  renderOledScreen,
+  type TimeFormatter,
+} from "./screens.js";
 
 export interface DisplayControllerOptions {
   /** Opens and locates the display (not yet initialised). */
@@ -22,6 +29,7 @@ export interface DisplayControllerOptions {
  * two updates never interleave on the bus; a burst of transitions collapses into one draw of the
  * newest status. A display that stops answering is logged once per outage, retried with
  * exponential backoff and fully re-initialised when it answers again (it may have lost power).
+ * `identify` lays the identify screen over the status for a while; the status screen returns after.
  */
 export class DisplayController {
   private display: Display | undefined;
@@ -29,6 +37,7 @@ export class DisplayController {
   private chain: Promise<void> = Promise.resolve();
   private drawQueued = false;
   private retryTimer: TimerHandle | undefined;
+  private identifyTimer: TimerHandle | undefined;
   private retryDelayMs: number;
   private outage = false;
   private stopped = false;
@@ -49,17 +58,34 @@ export class DisplayController {
   show(status: AgentStatus): void {
     if (this.stopped) return;
     this.latest = status;
-    if (this.drawQueued) return;
-    this.drawQueued = true;
-    void this.enqueue(async () => {
-      this.drawQueued = false;
-      await this.drawLatest();
-    });
+    this.requestDraw();
+  }
+
+  /**
+   * Shows the identify screen for `seconds` (status changes meanwhile are drawn when it ends),
+   * then the latest status again. A new call replaces the running one; 0 ends it now.
+   */
+  identify(seconds: number): void {
+    if (this.stopped) return;
+    this.clearIdentify();
+    if (Number.isFinite(seconds) && seconds > 0) {
+      this.identifyTimer = this.options.timers.setTimeout(() => {
+        this.identifyTimer = undefined;
+        this.requestDraw();
+      }, Math.min(seconds, MAX_IDENTIFY_SECONDS) * 1000);
+    }
+    this.requestDraw();
+  }
+
+  /** True while the identify screen is wanted (tests). */
+  get identifying(): boolean {
+    return this.identifyTimer !== undefined;
   }
 
   /** Shows the stopped screen (or blanks the display) and releases the bus. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.clearIdentify();
     if (this.retryTimer !== undefined) this.options.timers.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await this.enqueue(async () => {
@@ -79,6 +105,21 @@ export class DisplayController {
   /** True while a display is initialised and answering (tests). */
   get connected(): boolean {
     return this.display !== undefined;
+  }
+
+  private clearIdentify(): void {
+    if (this.identifyTimer !== undefined) this.options.timers.clearTimeout(this.identifyTimer);
+    this.identifyTimer = undefined;
+  }
+
+  /** One draw of the newest picture, however many requests come before it runs. */
+  private requestDraw(): void {
+    if (this.drawQueued) return;
+    this.drawQueued = true;
+    void this.enqueue(async () => {
+      this.drawQueued = false;
+      await this.drawLatest();
+    });
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
@@ -110,9 +151,10 @@ export class DisplayController {
 
   private async drawLatest(): Promise<void> {
     const display = this.display;
-    if (display === undefined || this.latest === undefined) return;
+    if (display === undefined) return;
     try {
-      await this.render(display, this.latest);
+      if (this.identifying) await this.renderIdentify(display, this.latest?.agentName);
+      else if (this.latest !== undefined) await this.render(display, this.latest);
     } catch (error) {
       this.display = undefined;
       await display.close().catch(() => {});
@@ -123,6 +165,11 @@ export class DisplayController {
   private async render(display: Display, status: AgentStatus): Promise<void> {
     if (display.kind === "graphic") await display.draw(renderOledScreen(status, this.options.formatTime));
     else await display.draw(renderLcdScreen(status, display.columns, display.rows, this.options.formatTime));
+  }
+
+  private async renderIdentify(display: Display, agentName: string | undefined): Promise<void> {
+    if (display.kind === "graphic") await display.draw(renderOledIdentifyScreen(agentName));
+    else await display.draw(renderLcdIdentifyScreen(agentName, display.columns, display.rows));
   }
 
   private lost(error: unknown): void {

@@ -254,6 +254,51 @@ function padPair(lines: string[]): [string, string] {
   return [lines[0] ?? "", lines[1] ?? ""];
 }
 
+/** Top of the IDENTIFY lettering (2x) on the identify screen. */
+export const IDENTIFY_TEXT_Y = 10;
+
+/**
+ * The identify screen (`cw-agent identify`): the whole panel lit with IDENTIFY and the agent name
+ * dark on it, inside a dark frame, so the one gateway meant stands out across a cabinet. An overlay
+ * of the indicators, not a state: the state screen comes back when it ends.
+ */
+export function renderOledIdentifyScreen(agentName: string | undefined): Bitmap {
+  const bitmap = new Bitmap(OLED_WIDTH, OLED_HEIGHT);
+  bitmap.fill(0, 0, OLED_WIDTH, OLED_HEIGHT, true);
+  bitmap.fill(2, 2, OLED_WIDTH - 4, 1, false);
+  bitmap.fill(2, OLED_HEIGHT - 3, OLED_WIDTH - 4, 1, false);
+  bitmap.fill(2, 2, 1, OLED_HEIGHT - 4, false);
+  bitmap.fill(OLED_WIDTH - 3, 2, 1, OLED_HEIGHT - 4, false);
+  drawCentered(bitmap, "IDENTIFY", IDENTIFY_TEXT_Y, { scale: 2, inverse: true });
+  const name = toDisplayable(agentName ?? "");
+  if (name.length <= charsThatFit(OLED_WIDTH - 8, 2)) {
+    drawCentered(bitmap, name, 36, { scale: 2, inverse: true });
+  } else {
+    wrap(name, charsThatFit(OLED_WIDTH - 8), 2).forEach((line, index) => {
+      drawCentered(bitmap, line, 35 + index * 10, { inverse: true });
+    });
+  }
+  return bitmap;
+}
+
+/** The identify screen of a character LCD: IDENTIFY between stars, and the agent name. */
+export function renderLcdIdentifyScreen(
+  agentName: string | undefined,
+  columns: number,
+  rows: number,
+): string[] {
+  const stars = "*".repeat(columns);
+  const centered = (text: string) => {
+    const shown = truncate(text, columns);
+    return " ".repeat(Math.floor((columns - shown.length) / 2)) + shown;
+  };
+  const side = "*".repeat(Math.max(0, Math.floor((columns - 10) / 2)));
+  const banner = `${side} IDENTIFY ${side}`;
+  const name = centered(agentName ?? "");
+  const lines = rows >= 4 ? [stars, centered("IDENTIFY"), name, stars] : [banner, name];
+  return lines.map((line) => truncate(line, columns).padEnd(columns, " "));
+}
+
 /** One status per state, for the PNG script, the benchmark and tests. */
 export function sampleStatuses(now: number): AgentStatus[] {
   const base = {
