@@ -23,26 +23,44 @@ const SYSTEM_RUNTIME_ROOT = "/run";
 /** How long the CLI waits for the running agent's answer. */
 const CONTROL_TIMEOUT_MS = 5_000;
 
+/** A settings file that cannot be read: the message names the file, what it is and why. */
 export class EnvFileError extends Error {
   constructor(
     readonly path: string,
-    code: string,
+    readonly code: string,
+    what: string,
+    advice = "",
   ) {
-    super(`cannot read --env-file ${path} (${code})`);
+    super(`cannot read ${what} ${path}: ${reasonOf(code)}${advice}`);
     this.name = "EnvFileError";
   }
+}
+
+function reasonOf(code: string): string {
+  const reasons: Record<string, string> = {
+    ENOENT: "no such file",
+    EACCES: "permission denied",
+    EPERM: "permission denied",
+    EISDIR: "it is a directory",
+    ENOTDIR: "a part of the path is not a directory",
+    ELOOP: "too many symbolic links",
+  };
+  const reason = reasons[code];
+  return reason === undefined ? code : `${reason} (${code})`;
 }
 
 /**
  * Reads a systemd EnvironmentFile: KEY=VALUE lines, `#`/`;` comments, values optionally in single
  * or double quotes. The CLI needs the service's settings to find its state and socket.
  */
-export function readEnvFile(path: string): Record<string, string> {
+export function readEnvFile(path: string, what = "--env-file"): Record<string, string> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new EnvFileError(path, errorCode(error) ?? "error");
+    const code = errorCode(error) ?? "error";
+    const advice = code === "EACCES" || code === "EPERM" ? "; run the command as root (sudo)" : "";
+    throw new EnvFileError(path, code, what, advice);
   }
   const values: Record<string, string> = {};
   for (const rawLine of text.split("\n")) {

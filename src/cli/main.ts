@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { runAgent } from "../agent/run.js";
 import { applyBootConfigCommand } from "../boot-config/command.js";
 import { MAX_IDENTIFY_SECONDS } from "../control/index.js";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../exit-codes.js";
+import { EXIT_NOINPUT, EXIT_OK, EXIT_USAGE } from "../exit-codes.js";
 import { errorMessage } from "../util/errors.js";
 import { AGENT_VERSION } from "../version.js";
 import { checkCommand } from "./check/report.js";
@@ -35,7 +35,7 @@ Options of status, check, reset, identify and pairing-id:
                       /etc/cw-agent/cw-agent.env, if it exists)
 
 Settings come from the environment, as for the service. Exit codes: 0 ok, 1 failed,
-3 agent not running (status), 64 bad usage, 78 invalid configuration.`;
+3 agent not running (status), 64 bad usage, 66 settings file unreadable, 78 invalid configuration.`;
 
 class UsageError extends Error {}
 
@@ -101,12 +101,14 @@ export function settingsEnvironment(
       RUNTIME_DIRECTORY: `/run/cw-agent@${instance}`,
     };
     // EnvironmentFile= overrides Environment= in systemd, so the file comes last here too.
-    return { ...env, ...unitSettings, ...readEnvFile(envFile ?? join(envDir, `cw-agent@${instance}.env`)) };
+    const file = envFile ?? join(envDir, `cw-agent@${instance}.env`);
+    const what = envFile === undefined ? `the settings of cw-agent@${instance},` : "--env-file";
+    return { ...env, ...unitSettings, ...readEnvFile(file, what) };
   }
   if (envFile !== undefined) return { ...env, ...readEnvFile(envFile) };
   const defaultFile = join(envDir, "cw-agent.env");
   if (!env.CYBUS_AGENT_NAME?.trim() && existsSync(defaultFile))
-    return { ...env, ...readEnvFile(defaultFile) };
+    return { ...env, ...readEnvFile(defaultFile, "the service's settings,") };
   return env;
 }
 
@@ -182,7 +184,7 @@ export async function main(argv: string[], output: Output = processOutput): Prom
     }
     if (error instanceof EnvFileError) {
       output.err(`cw-agent: ${errorMessage(error)}`);
-      return EXIT_FAILURE;
+      return EXIT_NOINPUT;
     }
     throw error;
   }

@@ -1,0 +1,10 @@
+/**
+ * The prefix the launcher (bin/cw-agent) puts before every argument that Node.js would otherwise
+ * take for its own --env-file option, and before every argument that already starts with it.
+ */
+export const ESCAPE_PREFIX = "--cw-agent-arg=";
+
+/** The arguments as the operator typed them: the launcher's prefix taken off once. */
+export function unescapeArguments(args: readonly string[]): string[] {
+  return args.map((arg) => (arg.startsWith(ESCAPE_PREFIX) ? arg.slice(ESCAPE_PREFIX.length) : arg));
+}
