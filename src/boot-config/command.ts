@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { ESCAPE_PREFIX } from "../cli/argv.js";
-import { readEnvFile } from "../cli/context.js";
 import type { Output } from "../cli/output.js";
+import { readEnvFile } from "../cli/sources.js";
 import { loadConfig } from "../config/config.js";
 import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
 import { type ApplyBootConfigOptions, applyBootConfig } from "./apply.js";

@@ -1,3 +1,6 @@
+/** A usage problem the command line can fix; main prints it in one line with a pointer to --help. */
+export class UsageError extends Error {}
+
 /**
  * The prefix the launcher (bin/cw-agent) puts before every argument that Node.js would otherwise
  * take for its own --env-file option, and before every argument that already starts with it.

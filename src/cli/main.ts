@@ -1,5 +1,3 @@
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runAgent } from "../agent/run.js";
 import { applyBootConfigCommand } from "../boot-config/command.js";
@@ -7,12 +5,14 @@ import { MAX_IDENTIFY_SECONDS } from "../control/index.js";
 import { EXIT_NOINPUT, EXIT_OK, EXIT_USAGE } from "../exit-codes.js";
 import { errorMessage } from "../util/errors.js";
 import { AGENT_VERSION } from "../version.js";
+import { UsageError } from "./argv.js";
 import { checkCommand } from "./check/report.js";
-import { EnvFileError, readEnvFile } from "./context.js";
+import { settingsOrExit } from "./context.js";
 import { identifyCommand } from "./identify.js";
 import { type Output, processOutput } from "./output.js";
 import { pairingIdCommand } from "./pairing-id.js";
 import { resetCommand } from "./reset.js";
+import { EnvFileError, type ResolvedSettings, resolveSettings } from "./sources.js";
 import { statusCommand } from "./status.js";
 
 export const USAGE = `Usage: cw-agent <command> [options]
@@ -36,8 +36,6 @@ Options of status, check, reset, identify and pairing-id:
 
 Settings come from the environment, as for the service. Exit codes: 0 ok, 1 failed,
 3 agent not running (status), 64 bad usage, 66 settings file unreadable, 78 invalid configuration.`;
-
-class UsageError extends Error {}
 
 /** Parses the options of one command; unknown options and surplus arguments are usage errors. */
 function parse(
@@ -66,56 +64,25 @@ function parse(
   };
 }
 
-/** Where install.sh writes the environment files: cw-agent.env, and NAME.env for cw-agent@NAME. */
-export const ENV_DIR = "/etc/cw-agent";
-const INSTANCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-export interface SettingsSource {
-  envFile?: string;
-  /** A template instance cw-agent@NAME. */
-  instance?: string;
-}
+export { ENV_DIR, settingsEnvironment } from "./sources.js";
 
 /**
- * The settings a command sees, rebuilt the way systemd builds the service's environment.
- * `--instance NAME` adds what cw-agent@NAME.service sets itself (the agent name, its own state and
- * runtime directories) under its cw-agent@NAME.env, so the CLI reaches that agent and no other. Without
- * options, a technician's shell that has no CYBUS_AGENT_NAME gets the default unit's file, so
- * `sudo cw-agent status` just works.
+ * The settings of a command and where they came from. Invalid settings are reported here, with
+ * where each value came from and which files were read; the exit code is returned then.
  */
-export function settingsEnvironment(
-  env: NodeJS.ProcessEnv,
-  source: SettingsSource,
-  envDir = ENV_DIR,
-): NodeJS.ProcessEnv {
-  const { envFile, instance } = source;
-  if (instance !== undefined) {
-    if (!INSTANCE_NAME.test(instance)) {
-      throw new UsageError(
-        `--instance must be a unit instance name such as line1, not ${JSON.stringify(instance)}`,
-      );
-    }
-    const unitSettings = {
-      CYBUS_AGENT_NAME: instance,
-      STATE_DIRECTORY: `/var/lib/cw-agent@${instance}`,
-      RUNTIME_DIRECTORY: `/run/cw-agent@${instance}`,
-    };
-    // EnvironmentFile= overrides Environment= in systemd, so the file comes last here too.
-    const file = envFile ?? join(envDir, `cw-agent@${instance}.env`);
-    const what = envFile === undefined ? `the settings of cw-agent@${instance},` : "--env-file";
-    return { ...env, ...unitSettings, ...readEnvFile(file, what) };
-  }
-  if (envFile !== undefined) return { ...env, ...readEnvFile(envFile) };
-  const defaultFile = join(envDir, "cw-agent.env");
-  if (!env.CYBUS_AGENT_NAME?.trim() && existsSync(defaultFile))
-    return { ...env, ...readEnvFile(defaultFile, "the service's settings,") };
-  return env;
+function settings(
+  values: Record<string, string | boolean | undefined>,
+  output: Output,
+): ResolvedSettings | number {
+  const resolved = resolve(values);
+  const loaded = settingsOrExit(resolved.env, output, resolved);
+  return typeof loaded === "number" ? loaded : resolved;
 }
 
-function environment(values: Record<string, string | boolean | undefined>): NodeJS.ProcessEnv {
+function resolve(values: Record<string, string | boolean | undefined>): ResolvedSettings {
   const envFile = values["env-file"];
   const instance = values.instance;
-  return settingsEnvironment(process.env, {
+  return resolveSettings(process.env, {
     ...(typeof envFile === "string" ? { envFile } : {}),
     ...(typeof instance === "string" ? { instance } : {}),
   });
@@ -141,23 +108,32 @@ export async function main(argv: string[], output: Output = processOutput): Prom
         return await runAgent(process.env);
       case "status": {
         const { values } = parse(rest, ["json"], 0);
-        return await statusCommand(environment(values), { json: values.json === true }, output);
+        const resolved = settings(values, output);
+        if (typeof resolved === "number") return resolved;
+        return await statusCommand(resolved.env, { json: values.json === true }, output);
       }
       case "check": {
         const { values } = parse(rest, ["json"], 0);
-        return await checkCommand(environment(values), { json: values.json === true }, output);
+        return await checkCommand(resolve(values).env, { json: values.json === true }, output);
       }
       case "reset": {
         const { values } = parse(rest, ["yes"], 0);
-        return await resetCommand(environment(values), { yes: values.yes === true }, output);
+        const resolved = settings(values, output);
+        if (typeof resolved === "number") return resolved;
+        return await resetCommand(resolved.env, { yes: values.yes === true }, output);
       }
       case "identify": {
         const { values, positionals } = parse(rest, [], 1);
-        return await identifyCommand(environment(values), parseSeconds(positionals[0]), output);
+        const seconds = parseSeconds(positionals[0]);
+        const resolved = settings(values, output);
+        if (typeof resolved === "number") return resolved;
+        return await identifyCommand(resolved.env, seconds, output);
       }
       case "pairing-id": {
         const { values } = parse(rest, [], 0);
-        return pairingIdCommand(environment(values), output);
+        const resolved = settings(values, output);
+        if (typeof resolved === "number") return resolved;
+        return pairingIdCommand(resolved.env, output);
       }
       case "apply-boot-config":
         if (rest.length > 0) throw new UsageError("apply-boot-config takes no arguments");
