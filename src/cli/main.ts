@@ -7,6 +7,7 @@ import { errorMessage } from "../util/errors.js";
 import { AGENT_VERSION } from "../version.js";
 import { UsageError } from "./argv.js";
 import { checkCommand } from "./check/report.js";
+import { configCommand } from "./config.js";
 import { settingsOrExit } from "./context.js";
 import { identifyCommand } from "./identify.js";
 import { type Output, processOutput } from "./output.js";
@@ -21,6 +22,7 @@ Commands:
   run                 start the agent (what the systemd unit runs)
   status [--json]     state, pairing ID, broker, uptime and last error of the agent
   check [--json]      diagnose configuration, storage, clock, network, TLS, MQTT login, LEDs, display
+  config [--json]     the effective settings and where each one came from (secrets not shown)
   reset [--yes]       discard the credentials; the agent registers anew
   identify [seconds]  blink the status LED of the running agent (default CW_AGENT_LED_IDENTIFY_S)
   pairing-id          print the pairing ID waiting for authorization in Connectware
@@ -28,7 +30,7 @@ Commands:
   version             print the version
   help                print this help
 
-Options of status, check, reset, identify and pairing-id:
+Options of status, check, config, reset, identify and pairing-id:
   --instance NAME     the agent of the template unit cw-agent@NAME (settings from
                       /etc/cw-agent/cw-agent@NAME.env, state in /var/lib/cw-agent@NAME)
   --env-file FILE     also read settings from FILE (default when CYBUS_AGENT_NAME is unset:
@@ -115,6 +117,10 @@ export async function main(argv: string[], output: Output = processOutput): Prom
       case "check": {
         const { values } = parse(rest, ["json"], 0);
         return await checkCommand(resolve(values).env, { json: values.json === true }, output);
+      }
+      case "config": {
+        const { values } = parse(rest, ["json"], 0);
+        return configCommand(resolve(values), { json: values.json === true }, output);
       }
       case "reset": {
         const { values } = parse(rest, ["yes"], 0);

@@ -92,6 +92,14 @@ describe("cw-agent --env-file through the launcher", () => {
       expect(result.stdout).toContain("cw-agent gw-env-file: Agent not running");
       expect(result.code).toBe(3);
     }
+    const config = launch(["config", "--json", "--env-file", file]);
+    expect(config.code).toBe(0);
+    const report = JSON.parse(config.stdout) as {
+      files: string[];
+      settings: { name: string; file: string }[];
+    };
+    expect(report.files).toEqual([file]);
+    expect(report.settings.find((entry) => entry.name === "CYBUS_AGENT_NAME")?.file).toBe(file);
     expect(existsSync(marker)).toBe(false);
   });
 
