@@ -244,6 +244,10 @@ build_one() {
     "$root/package.json" >"$lib/package.json"
 
   package_launcher "$stage/usr/bin/cw-agent" "$node_path" /usr/lib/cw-agent/lib/cli.js
+  # The manual page and the bash completion, generated from the command table (npm run docs:man).
+  mkdir -p "$stage/usr/share/man/man8" "$stage/usr/share/bash-completion/completions"
+  gzip -9n <"$root/docs/man/cw-agent.8" >"$stage/usr/share/man/man8/cw-agent.8.gz"
+  cp "$root/packaging/bash-completion/cw-agent" "$stage/usr/share/bash-completion/completions/cw-agent"
   package_unit "$root/systemd/cw-agent.service" "$stage/lib/systemd/system/cw-agent.service" "$node_path"
   package_unit "$root/systemd/cw-agent@.service" "$stage/lib/systemd/system/cw-agent@.service" "$node_path"
   # Flash and go (docs/flash-and-go.md): cw-agent.txt from the boot partition, i2c-dev at every

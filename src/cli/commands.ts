@@ -297,7 +297,10 @@ export function usage(): string {
     `Options of ${readers.slice(0, -1).join(", ")} and ${readers.at(-1)}:`,
     ...columns(SETTINGS_OPTIONS.map((option) => [optionSynopsis(option), option.help])),
     "",
-    ...fill(`${SETTINGS_NOTE} Run "cw-agent COMMAND --help" for a command's options.`, ""),
+    ...fill(
+      `${SETTINGS_NOTE} Run "cw-agent COMMAND --help" for a command's options, and see cw-agent(8).`,
+      "",
+    ),
     "",
     ...fill(`Exit codes: ${exitCodesInBrief()}.`, ""),
   ].join("\n");

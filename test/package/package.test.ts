@@ -229,6 +229,8 @@ for (const arch of ["amd64", "arm64", "armhf"] as const) {
         "./usr/lib/modules-load.d/cw-agent.conf",
         "./etc/cw-agent/cw-agent.env",
         "./usr/share/doc/cw-agent/copyright",
+        "./usr/share/man/man8/cw-agent.8.gz",
+        "./usr/share/bash-completion/completions/cw-agent",
         "./usr/lib/cw-agent/node_modules/better-sqlite3/build/Release/better_sqlite3.node",
         "./usr/lib/cw-agent/node_modules/i2c-bus/build/Release/i2c.node",
         "./usr/lib/cw-agent/node_modules/epoll/build/Release/epoll.node",
