@@ -105,8 +105,8 @@ while (($#)); do
   esac
 done
 
-if [[ -n "$INSTANCE" && ! "$INSTANCE" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; then
-  bad_usage "--instance: '$INSTANCE' is not a valid name (letters, digits, '.', '_', '-'; at most 64)"
+if [[ -n "$INSTANCE" && ! "$INSTANCE" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$ ]]; then
+  bad_usage "--instance: '$INSTANCE' is not a valid name: an instance name is an agent name, 3-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit"
 fi
 
 STAGING=no
@@ -389,7 +389,7 @@ EOF
 
 check_source() {
   local file
-  for file in dist/src/cli.js package.json package-lock.json \
+  for file in dist/src/cli.js bin/cw-agent package.json package-lock.json \
     systemd/cw-agent.service systemd/cw-agent@.service systemd/cw-agent.env systemd/cw-agent@.env; do
     [[ -f "$SRC/$file" ]] || die "$SRC/$file is missing; in a source checkout run 'npm ci && npm run build' first"
   done
@@ -641,8 +641,10 @@ install_units() {
   fi
 }
 
+# The launcher of the source tree with this installation's node and cli.js (it keeps Node.js from
+# acting on --env-file itself).
 cli_wrapper() {
-  printf '#!/bin/sh\n# cw-agent command line, installed by install.sh.\nexec %s /opt/cw-agent/dist/src/cli.js "$@"\n' "$NODE_BIN"
+  sed -e "s#^node=.*#node=$NODE_BIN#" -e "s#^cli=.*#cli=/opt/cw-agent/dist/src/cli.js#" "$SRC/bin/cw-agent"
 }
 
 # The `cw-agent` command for technicians (status, check, reset, identify, pairing-id).

@@ -111,10 +111,14 @@ function showAgentLine(raw: string): void {
 
 /** How to run a built script of this checkout from the current directory, shell-quoted. */
 function command(script: string, ...args: string[]): string {
+  return ["node", shownPath(script), ...args].map(shellWord).join(" ");
+}
+
+/** A path relative to this script, as short as it can be shown from the working directory. */
+function shownPath(script: string): string {
   const path = fileURLToPath(new URL(script, import.meta.url));
   const shown = relative(process.cwd(), path);
-  const usable = shown === "" || shown.startsWith("..") || isAbsolute(shown) ? path : shown;
-  return ["node", usable, ...args].map(shellWord).join(" ");
+  return shown === "" || shown.startsWith("..") || isAbsolute(shown) ? path : shown;
 }
 
 function shellWord(word: string): string {
@@ -159,7 +163,10 @@ async function main(): Promise<number> {
   say(`Agent settings: ${envFile} (removed at exit, with the agent's state directory next to it)`);
   say("Look at the agent with the CLI from another terminal, in this directory:");
   for (const args of [["status"], ["check"], ["identify", "10"]]) {
-    writeOut(`    ${command("../src/cli.js", ...args, "--env-file", envFile)}\n`);
+    // Through the launcher: node itself would act on --env-file after cli.js (nodejs/node#54232).
+    writeOut(
+      `    ${[shownPath("../../bin/cw-agent"), ...args, "--env-file", envFile].map(shellWord).join(" ")}\n`,
+    );
   }
 
   agent = spawn(process.execPath, [fileURLToPath(new URL("../src/cli.js", import.meta.url)), "run"], {

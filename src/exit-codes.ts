@@ -6,6 +6,8 @@ export const EXIT_FAILURE = 1;
 export const EXIT_NOT_RUNNING = 3;
 /** EX_USAGE: bad command line. */
 export const EXIT_USAGE = 64;
+/** EX_NOINPUT: a settings file (--env-file, the service's or the instance's) cannot be read. */
+export const EXIT_NOINPUT = 66;
 /**
  * EX_DATAERR: the database was written by a newer cw-agent. Only a newer agent (or moving the file
  * aside) can fix that, so systemd must not restart on it.

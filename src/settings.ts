@@ -1,6 +1,6 @@
 import { type AgentConfig, agentConfigFrom, throwIfInvalid } from "./config/config.js";
 import { ConfigError, type Env } from "./config/config-error.js";
-import { parseSettings, SETTINGS, type Setting } from "./config/settings.js";
+import { isSecretName, parseSettings, SETTINGS, type Setting } from "./config/settings.js";
 import { INDICATOR_SETTINGS, type IndicatorConfig, indicatorConfigFrom } from "./indicators/config.js";
 
 /** Every setting of the agent, in the order of the environment template. */
@@ -42,4 +42,9 @@ export function loadSettings(env: Env): Settings {
   }
   throwIfInvalid(errors);
   return { agent: agentConfig as AgentConfig, indicators: indicatorConfig as IndicatorConfig };
+}
+
+/** A setting whose value is never printed: marked secret in the table, or named like a secret. */
+export function isSecretSetting(name: string): boolean {
+  return ALL_SETTINGS[name]?.secret === true || isSecretName(name);
 }

@@ -73,9 +73,6 @@ bundle_agent() {
     --target=node20 --minify-whitespace --minify-syntax --legal-comments=none --log-level=warning --metafile="${dest%.js}.meta.json" \
     "--banner:js=import{createRequire as __cwRequire}from'node:module';const require=__cwRequire(import.meta.url);" \
     "${args[@]}" --outfile="$dest"
-  # The entry point's "#!/usr/bin/env node" is for running it from a checkout; the package runs it
-  # with its own node, so it is a plain file.
-  sed -i '1{/^#!/d}' "$dest"
 }
 
 # --- Node.js runtimes from the npm registry --------------------------------------------------------
@@ -144,6 +141,16 @@ elf_depends() {
 }
 
 installed_size() { du -sk --apparent-size "$1" | cut -f1; }
+
+# The cw-agent command is the repository's launcher (bin/cw-agent) with the package's paths: it
+# keeps Node.js from acting on an --env-file meant for the agent.
+# package_launcher TO NODE CLI
+package_launcher() {
+  local to="$1" node="$2" cli="$3" from="$root/bin/cw-agent"
+  [[ "$(grep -c '^node=' "$from")" == 1 && "$(grep -c '^cli=' "$from")" == 1 ]] ||
+    die "$from has no single node= and cli= line to point at the package"
+  sed -e "s#^node=.*#node=$node#" -e "s#^cli=.*#cli=$cli#" "$from" >"$to"
+}
 
 # The packaged units are the repository's, with ExecStart pointing at the packaged agent.
 # package_unit FROM TO NODE [COMMAND]: COMMAND is the cw-agent command the unit runs (default run).
@@ -236,8 +243,11 @@ build_one() {
   node -e 'const p=require(process.argv[1]); process.stdout.write(JSON.stringify({name:p.name,version:p.version,private:true,type:"module"},null,2)+"\n")' \
     "$root/package.json" >"$lib/package.json"
 
-  printf '#!/bin/sh\n# The cw-agent command: the agent and its Node.js runtime live in /usr/lib/cw-agent.\nexec %s /usr/lib/cw-agent/lib/cli.js "$@"\n' \
-    "$node_path" >"$stage/usr/bin/cw-agent"
+  package_launcher "$stage/usr/bin/cw-agent" "$node_path" /usr/lib/cw-agent/lib/cli.js
+  # The manual page and the bash completion, generated from the command table (npm run docs:man).
+  mkdir -p "$stage/usr/share/man/man8" "$stage/usr/share/bash-completion/completions"
+  gzip -9n <"$root/docs/man/cw-agent.8" >"$stage/usr/share/man/man8/cw-agent.8.gz"
+  cp "$root/packaging/bash-completion/cw-agent" "$stage/usr/share/bash-completion/completions/cw-agent"
   package_unit "$root/systemd/cw-agent.service" "$stage/lib/systemd/system/cw-agent.service" "$node_path"
   package_unit "$root/systemd/cw-agent@.service" "$stage/lib/systemd/system/cw-agent@.service" "$node_path"
   # Flash and go (docs/flash-and-go.md): cw-agent.txt from the boot partition, i2c-dev at every

@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { readEnvFile } from "../cli/context.js";
+import { ESCAPE_PREFIX } from "../cli/argv.js";
 import type { Output } from "../cli/output.js";
+import { readEnvFile } from "../cli/sources.js";
 import { loadConfig } from "../config/config.js";
 import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
 import { type ApplyBootConfigOptions, applyBootConfig } from "./apply.js";
@@ -54,7 +55,9 @@ function resetAsStateOwner(envFile: string): void {
   const { uid, gid } = statSync(stateDir);
   // The script that runs this command is the CLI, whether built into dist/ or bundled into one file.
   const cli = process.argv[1] ?? "/opt/cw-agent/dist/src/cli.js";
-  const result = spawnSync(process.execPath, [cli, "reset", "--yes", "--env-file", envFile], {
+  // Escaped as the cw-agent launcher does: node would read a plain --env-file itself (bin/cw-agent).
+  const envFileArgument = `${ESCAPE_PREFIX}--env-file=${envFile}`;
+  const result = spawnSync(process.execPath, [cli, "reset", "--yes", envFileArgument], {
     uid,
     gid,
     encoding: "utf8",

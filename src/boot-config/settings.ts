@@ -22,6 +22,4 @@ export function configErrors(env: Env): ConfigError[] {
 }
 
 /** Names that hold something a finder of the card must not read; blanked in the files left on it. */
-export function isSecretName(name: string): boolean {
-  return /(PASSWORD|PASSPHRASE|SECRET|TOKEN|_KEY|ENROL(L)?MENT_CODE)$/i.test(name);
-}
+export { isSecretName } from "../config/settings.js";

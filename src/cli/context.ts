@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { type AgentConfig, eachInvalidSetting, loadConfig } from "../config/config.js";
 import { ConfigError } from "../config/config-error.js";
@@ -12,9 +11,9 @@ import {
   sendControlRequest,
 } from "../control/index.js";
 import { EXIT_CONFIG } from "../exit-codes.js";
-import { loadSettings, type Settings } from "../settings.js";
-import { errorCode } from "../util/errors.js";
+import { isSecretSetting, loadSettings, type Settings } from "../settings.js";
 import type { Output } from "./output.js";
+import { describeOrigin, originOf, type ResolvedSettings, type SettingOrigin } from "./sources.js";
 
 /** Where systemd's StateDirectory= and RuntimeDirectory= live for system services. */
 const SYSTEM_STATE_ROOT = "/var/lib";
@@ -22,42 +21,6 @@ const SYSTEM_RUNTIME_ROOT = "/run";
 
 /** How long the CLI waits for the running agent's answer. */
 const CONTROL_TIMEOUT_MS = 5_000;
-
-export class EnvFileError extends Error {
-  constructor(
-    readonly path: string,
-    code: string,
-  ) {
-    super(`cannot read --env-file ${path} (${code})`);
-    this.name = "EnvFileError";
-  }
-}
-
-/**
- * Reads a systemd EnvironmentFile: KEY=VALUE lines, `#`/`;` comments, values optionally in single
- * or double quotes. The CLI needs the service's settings to find its state and socket.
- */
-export function readEnvFile(path: string): Record<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new EnvFileError(path, errorCode(error) ?? "error");
-  }
-  const values: Record<string, string> = {};
-  for (const rawLine of text.split("\n")) {
-    const line = rawLine.trim();
-    if (line === "" || line.startsWith("#") || line.startsWith(";")) continue;
-    const match = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!match?.[1]) continue;
-    let value = match[2] ?? "";
-    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0])) {
-      value = value.slice(1, -1);
-    }
-    values[match[1]] = value;
-  }
-  return values;
-}
 
 export type ConfigOutcome = { ok: true; config: AgentConfig } | { ok: false; error: ConfigError };
 
@@ -76,26 +39,89 @@ export function configOrExit(env: NodeJS.ProcessEnv, output: Output): AgentConfi
   return typeof settings === "number" ? settings : settings.agent;
 }
 
-/** Every setting (agent and indicators), or the exit code after naming each invalid one on stderr. */
-export function settingsOrExit(env: NodeJS.ProcessEnv, output: Output): Settings | number {
-  let settings: Settings;
+/**
+ * Every setting (agent and indicators), or the exit code after naming each invalid one on stderr,
+ * with where its value came from and which settings files were read (`resolved`, when known).
+ */
+export function settingsOrExit(
+  env: NodeJS.ProcessEnv,
+  output: Output,
+  resolved?: ResolvedSettings,
+): Settings | number {
   try {
-    settings = loadSettings(env);
+    return loadSettings(env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    for (const invalid of eachInvalidSetting(error)) {
-      output.err(`cw-agent: invalid configuration: ${invalid.message}`);
-    }
-    explainConfigSource(output);
+    reportInvalidSettings(error, output, resolved);
     return EXIT_CONFIG;
   }
-  return settings;
 }
 
-function explainConfigSource(output: Output): void {
-  output.err(
-    "cw-agent: the commands read the same settings as the service; pass --env-file /etc/cw-agent/cw-agent.env (or the instance's file)",
-  );
+/** One line per invalid setting, then where the settings were read from. */
+export function reportInvalidSettings(error: ConfigError, output: Output, resolved?: ResolvedSettings): void {
+  for (const invalid of eachInvalidSetting(error)) {
+    const origin = resolved === undefined ? "" : originNote(originOf(resolved, invalid.variable));
+    output.err(`cw-agent: invalid configuration: ${publicMessage(invalid)}${origin}`);
+  }
+  if (resolved !== undefined) output.err(`cw-agent: ${sourcesNote(resolved)}`);
+}
+
+/**
+ * The message of a ConfigError as the CLI prints it: without the value of a secret setting, and
+ * without the password of a URL.
+ */
+export function publicMessage(error: ConfigError): string {
+  const value = error.value;
+  if (value === undefined || value === "") return error.message;
+  if (isSecretSetting(error.variable)) {
+    return `${error.variable} is invalid (value not shown): expected ${error.allowed}`;
+  }
+  const shown = withoutUrlPassword(value);
+  return shown === value
+    ? error.message
+    : `${error.variable}=${JSON.stringify(shown)} is invalid: expected ${error.allowed}`;
+}
+
+/** `scheme://user:password@host` shows as `scheme://user:***@host`. */
+export function withoutUrlPassword(text: string): string {
+  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/, "$1:***@");
+}
+
+function originNote(origin: SettingOrigin): string {
+  switch (origin.kind) {
+    case "file":
+      return ` (from ${origin.path})`;
+    case "environment":
+      return " (from the environment)";
+    case "unit":
+      return ` (set for ${origin.unit})`;
+    case "default":
+      return origin.emptyIn === undefined ? "" : ` (empty in ${describeOrigin(origin.emptyIn)})`;
+  }
+}
+
+/** "the environment and /etc/cw-agent/cw-agent.env", or "the environment only (why no file)". */
+export function describeSources(resolved: ResolvedSettings): string {
+  const skipped = resolved.serviceFileSkipped;
+  if (resolved.files.length > 0) return `the environment and ${resolved.files.join(", ")}`;
+  if (skipped?.reason === "agent-name-set") {
+    return `the environment only (it sets CYBUS_AGENT_NAME, so the service's ${skipped.path} was not read)`;
+  }
+  return `the environment only${skipped ? ` (${skipped.path} does not exist)` : ""}`;
+}
+
+/** Which settings files were read; advice on --env-file only when none was. */
+export function sourcesNote(resolved: ResolvedSettings): string {
+  const read = `settings read from ${describeSources(resolved)}`;
+  if (resolved.files.length > 0) {
+    const options = resolved.options === "" ? "" : ` ${resolved.options}`;
+    return `${read}; "cw-agent config${options}" shows where each one came from`;
+  }
+  const skipped = resolved.serviceFileSkipped;
+  if (skipped?.reason === "agent-name-set") {
+    return `${read}; for the service's settings pass --env-file ${skipped.path}, or --instance NAME for cw-agent@NAME`;
+  }
+  return `${read}; set them in the environment, or pass --env-file FILE, or --instance NAME for cw-agent@NAME`;
 }
 
 /**

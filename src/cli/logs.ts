@@ -1,56 +1,34 @@
 import { spawn } from "node:child_process";
-import { parseArgs } from "node:util";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "../exit-codes.js";
+import { EXIT_FAILURE, EXIT_OK } from "../exit-codes.js";
 import { colorsWanted, formatLogLine } from "../logging/pretty.js";
 import { errorCode, errorMessage } from "../util/errors.js";
+import { UsageError } from "./argv.js";
 import type { Output } from "./output.js";
+import { checkInstanceName } from "./sources.js";
 
-export const LOGS_USAGE = `Usage: cw-agent logs [-f] [-n N] [--since TIME] [--instance NAME]
-
-Shows the agent's journal (journalctl -u cw-agent -o cat) as readable lines.
-  -f, --follow        keep printing new lines until Ctrl-C
-  -n, --lines N       only the last N lines (journalctl -n)
-  --since TIME        lines since TIME, e.g. "1 hour ago" or "2026-11-25 08:00" (journalctl --since)
-  --instance NAME     the agent of the template unit cw-agent@NAME`;
-
-/** The instance names systemd allows for cw-agent@NAME, as `--instance` of the other commands. */
-const INSTANCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const LINE_COUNT = /^(\+?\d{1,9}|all)$/;
+
+/** The options of `cw-agent logs`, as the command table parses them. */
+export interface LogsOptions {
+  readonly follow?: boolean;
+  readonly lines?: string;
+  readonly since?: string;
+  readonly instance?: string;
+}
 
 export interface LogsRequest {
   readonly unit: string;
   readonly journalctlArgs: readonly string[];
 }
 
-/** The journalctl command line for the arguments of `cw-agent logs`; throws a usage message. */
-export function logsRequest(args: readonly string[]): LogsRequest {
-  let values: { follow?: boolean; lines?: string; since?: string; instance?: string };
-  try {
-    ({ values } = parseArgs({
-      args: [...args],
-      options: {
-        follow: { type: "boolean", short: "f" },
-        lines: { type: "string", short: "n" },
-        since: { type: "string" },
-        instance: { type: "string" },
-      },
-      allowPositionals: false,
-      strict: true,
-    }));
-  } catch (error) {
-    // Node appends advice about "--" to unknown options; the first sentence is the finding.
-    throw new LogsUsageError(errorMessage(error).split(". ")[0] ?? "bad arguments");
-  }
-  const { follow, lines, since, instance } = values;
-  if (instance !== undefined && !INSTANCE_NAME.test(instance)) {
-    throw new LogsUsageError(
-      `--instance must be a unit instance name such as line1, not ${JSON.stringify(instance)}`,
-    );
-  }
+/** The journalctl command line for the options of `cw-agent logs`; throws UsageError. */
+export function logsRequest(options: LogsOptions): LogsRequest {
+  const { follow, lines, since, instance } = options;
+  if (instance !== undefined) checkInstanceName(instance);
   if (lines !== undefined && !LINE_COUNT.test(lines)) {
-    throw new LogsUsageError(`-n must be a number of lines or "all", not ${JSON.stringify(lines)}`);
+    throw new UsageError(`--lines must be a number of lines or "all", not ${JSON.stringify(lines)}`);
   }
-  if (since?.trim() === "") throw new LogsUsageError("--since needs a time");
+  if (since?.trim() === "") throw new UsageError("--since needs a time");
   const unit = instance === undefined ? "cw-agent" : `cw-agent@${instance}`;
   return {
     unit,
@@ -66,22 +44,13 @@ export function logsRequest(args: readonly string[]): LogsRequest {
   };
 }
 
-export class LogsUsageError extends Error {}
-
 /**
  * `cw-agent logs`: journalctl's lines of the unit through the same formatter as `cw-agent run` on
  * a terminal. Lines that are not the agent's JSON (a crash trace) pass unchanged. Resolves with the
  * exit code: journalctl's, or 0 after Ctrl-C or when the reader of a pipe went away.
  */
-export function logsCommand(args: readonly string[], output: Output): Promise<number> {
-  let request: LogsRequest;
-  try {
-    request = logsRequest(args);
-  } catch (error) {
-    if (!(error instanceof LogsUsageError)) throw error;
-    output.err(`cw-agent: logs: ${error.message}\n\n${LOGS_USAGE}`);
-    return Promise.resolve(EXIT_USAGE);
-  }
+export function logsCommand(options: LogsOptions, output: Output): Promise<number> {
+  const request = logsRequest(options);
   const colors = colorsWanted(process.env, process.stdout.isTTY === true);
   const format = (line: string) => formatLogLine(line, { colors, date: true });
 

@@ -30,10 +30,17 @@ export interface Setting<T> {
   parse(value: string | undefined, env: Env, name: string): T;
 }
 
-const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/;
-const USERNAME_RULE = "3 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit";
+/** Agent names, MQTT usernames and the instance names of cw-agent@NAME (the default agent name). */
+export const AGENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$/;
+export const AGENT_NAME_RULE =
+  "3 to 64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit";
 const HOST_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/;
 const HOST_RULE = "a host name or IP address without scheme, port or path";
+
+/** Names that hold something nobody but the agent may read: never printed, blanked in copies. */
+export function isSecretName(name: string): boolean {
+  return /(PASSWORD|PASSPHRASE|SECRET|TOKEN|_KEY|ENROL(L)?MENT_CODE)$/i.test(name);
+}
 
 // --- value types --------------------------------------------------------------------------------
 
@@ -98,7 +105,7 @@ export function parseHost(name: string, value: string): string {
 
 function username(value: string | undefined, name: string): string {
   const text = required(name, value, "a non-empty value");
-  if (!USERNAME_PATTERN.test(text)) throw new ConfigError(name, text, USERNAME_RULE);
+  if (!AGENT_NAME_PATTERN.test(text)) throw new ConfigError(name, text, AGENT_NAME_RULE);
   return text;
 }
 

@@ -190,7 +190,7 @@ describe("cw-agent CLI against a stopped agent", () => {
 });
 
 describe("cw-agent CLI usage", () => {
-  it("bad usage prints the usage and exits 64; help exits 0; invalid configuration exits 78", async () => {
+  it("bad usage prints one line and where the help is, and exits 64; help exits 0; invalid configuration exits 78", async () => {
     const { sim } = bed;
     const stateDir = newStateDir();
     const env = simEnv(sim, "gw-cli-usage");
@@ -210,8 +210,20 @@ describe("cw-agent CLI usage", () => {
     ];
     const results = await Promise.all(badUsages.map((args) => runCli(args, env, stateDir)));
     for (const [index, result] of results.entries()) {
-      expect({ args: badUsages[index], code: result.code }).toEqual({ args: badUsages[index], code: 64 });
-      expect(result.stderr).toContain("Usage: cw-agent <command>");
+      const args = badUsages[index] as string[];
+      expect({ args, code: result.code }).toEqual({ args, code: 64 });
+      // One line naming the problem, then where the help is: no usage dump.
+      const [command] = args;
+      const help =
+        command === undefined || command === "frobnicate" ? "cw-agent --help" : `cw-agent ${command} --help`;
+      expect({ args, stderr: result.stderr }).toEqual({
+        args,
+        stderr: expect.stringMatching(
+          new RegExp(
+            `^cw-agent${command && help !== "cw-agent --help" ? ` ${command}` : ""}: [^\n]+\nRun "${help}" for (its usage|the commands).\n$`,
+          ),
+        ),
+      });
       expect(result.stdout).toBe("");
     }
 

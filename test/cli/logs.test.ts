@@ -173,15 +173,15 @@ describe("cw-agent logs", () => {
   });
 
   it.each([
-    [["-n", "ten"], '-n must be a number of lines or "all"'],
-    [["--instance", "../etc"], "--instance must be a unit instance name"],
-    [["--since", ""], "--since needs a time"],
-    [["--verbose"], "Unknown option '--verbose'"],
-    [["extra"], "Unexpected argument 'extra'"],
+    [["-n", "ten"], '--lines must be a number of lines or "all"'],
+    [["--instance", "../etc"], 'invalid --instance "../etc"'],
+    [["--since", ""], "--since needs a value (TIME)"],
+    [["--verbose"], 'unknown option "--verbose"'],
+    [["extra"], 'unexpected argument "extra"'],
   ])("bad usage %j exits 64", async (args, message) => {
     const result = await capture([process.execPath, CLI, "logs", ...args], env(), { terminal: false });
     expect(result.code).toBe(64);
     expect(result.stderr).toContain(message);
-    expect(result.stderr).toContain("Usage: cw-agent logs");
+    expect(result.stderr).toContain('Run "cw-agent logs --help" for its usage.');
   });
 });

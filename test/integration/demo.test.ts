@@ -1,7 +1,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { scaled } from "../time-scale.js";
@@ -103,9 +103,13 @@ async function gone(pid: number): Promise<boolean> {
 
 /** Runs one of the CLI lines the demo printed, from the repository root as the demo says. */
 async function runPrinted(line: string) {
-  const [node, ...args] = line.trim().split(" ");
-  expect(node).toBe("node");
-  return run(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  // The agent's commands go through the launcher, which runs the first node on PATH: this one.
+  const [first, ...args] = line.trim().split(" ");
+  expect(["bin/cw-agent", "node"]).toContain(first);
+  return run(first === "node" ? process.execPath : (first as string), args, {
+    cwd: ROOT,
+    env: { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}` },
+  });
 }
 
 describe("npm run demo", () => {
@@ -114,12 +118,8 @@ describe("npm run demo", () => {
     const agentPid = await demo.agentPid();
     const envFile = (await demo.waitFor(/Agent settings: (\S+\/demo\.env)/))[1] as string;
     expect(envFile.startsWith(demo.tmp)).toBe(true);
-    const status = (
-      await demo.waitFor(/^ {4}(node dist\/src\/cli\.js status --env-file \S+)$/m)
-    )[1] as string;
-    const identify = (
-      await demo.waitFor(/^ {4}(node dist\/src\/cli\.js identify 10 --env-file \S+)$/m)
-    )[1] as string;
+    const status = (await demo.waitFor(/^ {4}(bin\/cw-agent status --env-file \S+)$/m))[1] as string;
+    const identify = (await demo.waitFor(/^ {4}(bin\/cw-agent identify 10 --env-file \S+)$/m))[1] as string;
     expect(status).toContain(envFile);
     await demo.waitFor(/"state":"online"/);
 

@@ -178,14 +178,22 @@ for (const arch of ["amd64", "arm64", "armhf"] as const) {
         };
       } else {
         extracted = extractPackage(path);
-        const wrapper = readFileSync(join(extracted, "usr/bin/cw-agent"), "utf8");
-        // The wrapper names absolute paths; in an extracted tree they are under its root.
-        const [node, cli] = /^exec (\S+) (\S+) "\$@"$/m.exec(wrapper)?.slice(1) ?? [];
+        const launcher = readFileSync(join(extracted, "usr/bin/cw-agent"), "utf8");
+        // The launcher names absolute paths; in an extracted tree they are under its root.
+        const node = /^node=(\S+)$/m.exec(launcher)?.[1];
+        const cli = /^cli=(\S+)$/m.exec(launcher)?.[1];
         expect(node).toBe("/usr/lib/cw-agent/node/bin/node");
         expect(cli).toBe("/usr/lib/cw-agent/lib/cli.js");
+        const relocated = join(extracted, "usr/bin/cw-agent.relocated");
+        writeFileSync(
+          relocated,
+          launcher
+            .replace(/^node=.*$/m, `node=${join(extracted, node as string)}`)
+            .replace(/^cli=.*$/m, `cli=${join(extracted, cli as string)}`),
+        );
         const stateDir = join(extracted, "var/lib/cw-agent");
         install = {
-          command: [join(extracted, node as string), join(extracted, cli as string)],
+          command: ["/bin/sh", relocated],
           stateDir: { agent: stateDir, host: stateDir },
         };
       }
@@ -221,6 +229,8 @@ for (const arch of ["amd64", "arm64", "armhf"] as const) {
         "./usr/lib/modules-load.d/cw-agent.conf",
         "./etc/cw-agent/cw-agent.env",
         "./usr/share/doc/cw-agent/copyright",
+        "./usr/share/man/man8/cw-agent.8.gz",
+        "./usr/share/bash-completion/completions/cw-agent",
         "./usr/lib/cw-agent/node_modules/better-sqlite3/build/Release/better_sqlite3.node",
         "./usr/lib/cw-agent/node_modules/i2c-bus/build/Release/i2c.node",
         "./usr/lib/cw-agent/node_modules/epoll/build/Release/epoll.node",
@@ -247,6 +257,18 @@ for (const arch of ["amd64", "arm64", "armhf"] as const) {
       expect(result.stderr).toBe("");
       expect(result.stdout.trim()).toBe(version);
       expect(result.status).toBe(0);
+    });
+
+    it("the cw-agent launcher keeps node from reading --env-file: the agent reports the missing file", async () => {
+      const missing = "/nonexistent/cw-agent-package-test.env";
+      for (const args of [
+        ["status", "--env-file", missing],
+        ["status", `--env-file=${missing}`],
+      ]) {
+        const result = await run(install.command, args);
+        expect(result.stderr).toBe(`cw-agent: cannot read --env-file ${missing}: no such file (ENOENT)\n`);
+        expect(result.status).toBe(66);
+      }
     });
 
     it("pairs: register -> pending -> grant -> online -> stop, then starts online on the cached credentials", async () => {

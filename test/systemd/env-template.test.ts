@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readEnvFile } from "../../src/cli/context.js";
+import { readEnvFile } from "../../src/cli/sources.js";
 import { EXIT_CONFIG } from "../../src/exit-codes.js";
 import { loadSettings } from "../../src/settings.js";
 

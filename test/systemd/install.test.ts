@@ -32,7 +32,9 @@ function makeSource(base: string): string {
   const src = join(base, "src");
   mkdirSync(join(src, "systemd"), { recursive: true });
   mkdirSync(join(src, "dist/src/agent"), { recursive: true });
+  mkdirSync(join(src, "bin"));
   copyFileSync(join(REPO, "install.sh"), join(src, "install.sh"));
+  copyFileSync(join(REPO, "bin/cw-agent"), join(src, "bin/cw-agent"));
   chmodSync(join(src, "install.sh"), 0o755);
   for (const file of ["cw-agent.service", "cw-agent@.service", "cw-agent.env", "cw-agent@.env"]) {
     copyFileSync(join(REPO, "systemd", file), join(src, "systemd", file));
@@ -122,9 +124,12 @@ describe("install.sh into a staging root", () => {
     expect(mode(inRoot("opt/cw-agent"))).toBe("755");
     expect(mode(inRoot("opt/cw-agent/dist/src/agent"))).toBe("755");
     expect(mode(inRoot("opt/cw-agent/dist/src/cli.js"))).toBe("644");
-    expect(read("usr/local/bin/cw-agent")).toMatch(
-      /^#!\/bin\/sh\n(#.*\n)*exec \S*node \/opt\/cw-agent\/dist\/src\/cli\.js "\$@"\n$/,
-    );
+    // The source tree's launcher, with the installation's node and cli.js.
+    const launcher = read("usr/local/bin/cw-agent");
+    expect(launcher).toMatch(/^#!\/bin\/sh\n/);
+    expect(launcher).toMatch(/^node=\/\S*node$/m);
+    expect(launcher).toMatch(/^cli=\/opt\/cw-agent\/dist\/src\/cli\.js$/m);
+    expect(launcher).toContain('exec "$node" "$cli" "$@"');
     expect(mode(inRoot("usr/local/bin/cw-agent"))).toBe("755");
     // Not run in a staging root, only announced.
     expect(existsSync(inRoot("opt/cw-agent/node_modules"))).toBe(false);
