@@ -149,7 +149,6 @@ export class ControlServer implements Part {
         if (seconds > MAX_IDENTIFY_SECONDS) {
           return { ok: false, error: `identify lasts at most ${MAX_IDENTIFY_SECONDS} seconds` };
         }
-        this.log.info({ seconds }, `Identify requested: blinking the status LED for ${seconds} s`);
         this.target.identify(seconds);
         return { ok: true, done: `identifying for ${seconds} s` };
       }

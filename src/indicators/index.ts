@@ -46,6 +46,7 @@ export class Indicators implements Part {
   private readonly log: Logger;
   private readonly leds: StatusLeds;
   private readonly display: DisplayController | undefined;
+  private readonly hasStatusLed: boolean;
   private readonly statuses: StatusSource | undefined;
   private latest: AgentStatus | undefined;
   private started = false;
@@ -79,6 +80,7 @@ export class Indicators implements Part {
             formatTime: deps.formatTime ?? formatLocalTime,
             configured: describeDisplay(config.display),
           });
+    this.hasStatusLed = config.leds.status.kind !== "none";
     this.statuses = deps.statuses;
   }
 
@@ -100,6 +102,16 @@ export class Indicators implements Part {
 
   /** Fast-blinks the status LED and shows the identify screen for `seconds`, then the state again. */
   identify(seconds: number): void {
+    const ways = [
+      ...(this.hasStatusLed ? ["blinking the status LED"] : []),
+      ...(this.display ? ["showing IDENTIFY on the display"] : []),
+    ];
+    this.log.info(
+      { seconds },
+      ways.length === 0
+        ? "Identify requested, but there is no status LED and no display to show it on"
+        : `Identify requested: ${ways.join(" and ")} for ${seconds} s`,
+    );
     try {
       this.leds.identify(seconds);
       this.display?.identify(seconds);

@@ -30,7 +30,8 @@ afterEach(() => {
 });
 
 const identifyLine = (seconds: number) => (line: { msg: string; seconds?: unknown }) =>
-  line.msg === `Identify requested: blinking the status LED for ${seconds} s` && line.seconds === seconds;
+  line.msg === `Identify requested: showing IDENTIFY on the display for ${seconds} s` &&
+  line.seconds === seconds;
 
 describe("cw-agent CLI against a running agent", () => {
   it("status (human and --json) while pending and online, pairing-id, identify", async () => {

@@ -164,3 +164,25 @@ describe("identify on the display", () => {
     expect(timers.pending).toBe(0);
   });
 });
+
+describe("the identify log line", () => {
+  it.each([
+    [
+      { CW_AGENT_LED_STATUS: "led:status", CW_AGENT_DISPLAY_MODEL: "virtual" },
+      "Identify requested: blinking the status LED and showing IDENTIFY on the display for 4 s",
+    ],
+    [{ CW_AGENT_LED_STATUS: "led:status" }, "Identify requested: blinking the status LED for 4 s"],
+    [{ CW_AGENT_DISPLAY_MODEL: "virtual" }, "Identify requested: showing IDENTIFY on the display for 4 s"],
+    [{}, "Identify requested, but there is no status LED and no display to show it on"],
+  ])("names what shows it: %j", (env, message) => {
+    const log = memoryLogger();
+    const indicators = new Indicators(loadIndicatorConfig(env), log.logger, {
+      timers: new FakeTimers(),
+      terminal: { write: () => {} },
+    });
+    indicators.identify(4);
+    expect(log.lines.filter((line) => line.msg.startsWith("Identify requested"))).toMatchObject([
+      { msg: message, seconds: 4, component: "indicators" },
+    ]);
+  });
+});
