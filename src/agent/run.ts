@@ -100,6 +100,7 @@ export async function runAgent(
       startedAt: Math.round(performance.timeOrigin),
       resetCredentials: () => agent.resetCredentials(),
       identify: (seconds) => indicators.identify(seconds),
+      displayHealth: () => indicators.displayHealth(),
       observe: (observer) => agent.observe(observer),
     },
     logger,

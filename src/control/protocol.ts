@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { DisplayHealth } from "../indicators/index.js";
 import type { AgentState } from "../lifecycle/lifecycle.js";
 
 /**
@@ -37,6 +38,8 @@ export interface LiveStatus {
   readonly startedAt: number;
   readonly pid: number;
   readonly version: string;
+  /** The configured display as the agent sees it (through its own device filter); absent without one. */
+  readonly display?: DisplayHealth;
 }
 
 export type ControlAnswer =

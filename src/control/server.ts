@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, rmSync } from "node:fs";
 import net from "node:net";
 import type { Part } from "../agent/parts.js";
-import { MAX_IDENTIFY_SECONDS } from "../indicators/index.js";
+import { type DisplayHealth, MAX_IDENTIFY_SECONDS } from "../indicators/index.js";
 import { type AgentStatus, describeStatus, type StatusObserver } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import { errorCode, errorMessage } from "../util/errors.js";
@@ -15,6 +15,8 @@ export interface ControlTarget {
   readonly startedAt: number;
   resetCredentials(): void;
   identify(seconds: number): void;
+  /** The display as the agent sees it; undefined without a display. */
+  displayHealth?(): DisplayHealth | undefined;
 }
 
 /**
@@ -107,6 +109,7 @@ export class ControlServer implements Part {
 
   private liveStatus(): LiveStatus {
     const status = this.target.status();
+    const display = this.target.displayHealth?.();
     this.remember(status);
     // Field by field, so nothing the status may carry in the future leaks out unintended.
     return {
@@ -123,6 +126,7 @@ export class ControlServer implements Part {
       startedAt: this.target.startedAt,
       pid: process.pid,
       version: AGENT_VERSION,
+      ...(display === undefined ? {} : { display }),
     };
   }
 

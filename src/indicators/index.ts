@@ -2,7 +2,7 @@ import type { Part } from "../agent/parts.js";
 import type { AgentStatus, StatusObserver, StatusSource } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { DisplayConfig, IndicatorConfig } from "./config.js";
-import { DisplayController } from "./display/display-controller.js";
+import { DisplayController, type DisplayHealth } from "./display/display-controller.js";
 import { type I2cOpener, openI2cBus } from "./display/i2c.js";
 import { displayModel } from "./display/models.js";
 import { openDisplay } from "./display/open-display.js";
@@ -14,6 +14,7 @@ import { realTimers, type Timers } from "./timers.js";
 
 export type { DisplayConfig, DisplayModel, IndicatorConfig, LedTarget } from "./config.js";
 export { loadIndicatorConfig, MAX_IDENTIFY_SECONDS } from "./config.js";
+export type { DisplayHealth } from "./display/display-controller.js";
 export type { I2cBus, I2cOpener } from "./display/i2c.js";
 export { openI2cBus } from "./display/i2c.js";
 export { displayModel } from "./display/models.js";
@@ -99,6 +100,11 @@ export class Indicators implements Part {
       this.log.error({ err: error }, "indicator update failed");
     }
   };
+
+  /** The display as the agent sees it; undefined without a display. */
+  displayHealth(): DisplayHealth | undefined {
+    return this.display?.health();
+  }
 
   /** Fast-blinks the status LED and shows the identify screen for `seconds`, then the state again. */
   identify(seconds: number): void {

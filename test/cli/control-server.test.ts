@@ -46,6 +46,7 @@ function fakeAgent() {
     startedAt: 1_000,
     resetCredentials: () => calls.push("reset"),
     identify: (seconds) => calls.push(`identify ${seconds}`),
+    displayHealth: () => ({ description: "ssd1306 on /dev/i2c-1", working: false, error: "EPERM" }),
     observe: (observer) => lifecycle.observe(observer),
   };
   return { lifecycle, calls, lines, logger, target };
@@ -108,6 +109,7 @@ describe("control socket server", () => {
         description: "Waiting for authorization, pairing ID a1b2c3",
         startedAt: 1_000,
         pid: process.pid,
+        display: { description: "ssd1306 on /dev/i2c-1", working: false, error: "EPERM" },
       },
     });
 

@@ -2,7 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { checkDisplay, checkLeds } from "../../src/cli/check/hardware-checks.js";
+import {
+  type AgentAnswer,
+  checkDisplay,
+  checkDisplayInAgent,
+  checkLeds,
+} from "../../src/cli/check/hardware-checks.js";
 import { type I2cBus, loadIndicatorConfig } from "../../src/indicators/index.js";
 
 const roots: string[] = [];
@@ -83,5 +88,57 @@ describe("hardware checks", () => {
       outcome: "failed",
       message: expect.stringContaining("no answer within 50 ms"),
     });
+  });
+});
+
+describe("the display as the running agent sees it", () => {
+  const config = loadIndicatorConfig({ CW_AGENT_DISPLAY_MODEL: "ssd1306", CW_AGENT_DISPLAY_ADDRESS: "0x3c" });
+  const live = (display?: { description: string; working: boolean; error?: string }) =>
+    ({
+      running: true,
+      status: { pid: 4711, ...(display === undefined ? {} : { display }) },
+    }) as unknown as AgentAnswer;
+
+  it("ok when the agent draws on it; failed with the agent's error and a hint when it cannot", () => {
+    expect(
+      checkDisplayInAgent(
+        config,
+        live({ description: "SSD1306 128x64 OLED at 0x3c on /dev/i2c-1", working: true }),
+      ),
+    ).toEqual({
+      name: "display-agent",
+      outcome: "ok",
+      message: "the running agent (pid 4711) draws on the SSD1306 128x64 OLED at 0x3c on /dev/i2c-1",
+    });
+    const denied = checkDisplayInAgent(
+      config,
+      live({
+        description: "ssd1306 on /dev/i2c-1",
+        working: false,
+        error: "open /dev/i2c-1: operation not permitted (EPERM)",
+      }),
+    );
+    expect(denied).toMatchObject({
+      outcome: "failed",
+      message:
+        "the running agent (pid 4711) cannot use the ssd1306 on /dev/i2c-1: open /dev/i2c-1: operation not permitted (EPERM)",
+      hint: expect.stringContaining("sudo systemctl restart cw-agent"),
+    });
+  });
+
+  it("skipped, saying what was and was not tested, without an agent, a display report or a display", () => {
+    expect(
+      checkDisplayInAgent(config, {
+        running: false,
+        reason: "no running agent answered on its control socket",
+      }),
+    ).toEqual({
+      name: "display-agent",
+      outcome: "skipped",
+      message:
+        "no running agent answered on its control socket; only the probe above, outside the agent's sandbox, was made",
+    });
+    expect(checkDisplayInAgent(config, live())).toMatchObject({ outcome: "skipped" });
+    expect(checkDisplayInAgent(loadIndicatorConfig({}), live())).toMatchObject({ outcome: "skipped" });
   });
 });

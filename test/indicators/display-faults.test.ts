@@ -76,7 +76,7 @@ describe("display outages", () => {
     },
   );
 
-  it("a display missing at start is one warning and is picked up when it appears", async () => {
+  it("a display missing at start is one warning and is picked up when it appears; its health says so", async () => {
     const model = new LcdModel(16, 2, () => 0);
     const { timers, adapter, log, indicators } = setup({ CW_AGENT_DISPLAY_MODEL: "auto" });
     await timers.settle(indicators.start());
@@ -84,11 +84,19 @@ describe("display outages", () => {
     await timers.advanceAsync(10_000);
     expect(log.warnings()).toHaveLength(1);
     expect(log.warnings()[0]?.msg).toContain("no display answered on /dev/i2c-1");
+    expect(indicators.displayHealth()).toMatchObject({
+      working: false,
+      error: expect.stringContaining("no display answered on /dev/i2c-1"),
+    });
 
     adapter.attach(0x27, model);
     await timers.advanceAsync(70_000);
     expect(model.text()).toEqual(renderLcdScreen(statusOf("pending"), 16, 2, formatTime));
     expect(log.warnings()).toHaveLength(1);
+    expect(indicators.displayHealth()).toEqual({
+      working: true,
+      description: expect.stringContaining("0x27"),
+    });
     await indicators.stop();
   });
 

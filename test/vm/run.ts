@@ -330,9 +330,11 @@ async function boot(
 function collect(step: string, result: Boot, expected: readonly string[]): void {
   const seen = new Set<string>();
   for (const line of result.lines) {
-    const match = /^VMTEST (PASS|FAIL) (\S+) (\S+) ?(.*)$/.exec(line);
+    const match = /^VMTEST (PASS|FAIL|SKIP) (\S+) (\S+) ?(.*)$/.exec(line);
     if (!match) continue;
     seen.add(match[2] ?? "");
+    // A check the guest cannot make says why; it neither passes nor fails.
+    if (match[1] === "SKIP") continue;
     results.push({
       name: match[2] ?? "",
       ok: match[1] === "PASS",
@@ -379,6 +381,7 @@ collect("first", result, [
   "1-sandbox",
   "1-display-shows-pairing-id",
   "1-journal-warnings-only",
+  "1-status-led-blinks",
   "2-online-after-grant",
   "2-watchdog-restart",
   "2-same-credentials",
@@ -420,7 +423,10 @@ const verifiedAfter = (cut: number) => [`4-db-intact-after-cut-${MOMENTS[cut % M
 for (let cut = 0; cut < CUTS; cut++) {
   const moment = MOMENTS[cut % MOMENTS.length] ?? MOMENTS[0];
   if (moment === undefined) break;
-  result = await boot(`cut-${moment.phase}`, {
+  // The last cut's boot also arms scenario 6, so that the next boot both verifies that cut and
+  // starts the agent without an I2C bus: one boot fewer.
+  const last = cut === CUTS - 1 ? ".last" : "";
+  result = await boot(`cut-${moment.phase}${last}`, {
     timeoutS: 300,
     cutAfter: moment.phase,
     cutWithinS: moment.withinS,
@@ -428,14 +434,18 @@ for (let cut = 0; cut < CUTS; cut++) {
   collect(`cut-${moment.phase}`, result, cut === 0 ? [] : verifiedAfter(cut - 1));
   if (!result.cut) record(false, `4-power-cut-${cut + 1}`, "-", `the guest never reached ${moment.phase}`);
 }
-result = await boot("final", { timeoutS: 300 });
-collect("final", result, CUTS > 0 ? verifiedAfter(CUTS - 1) : []);
+if (CUTS === 0) {
+  result = await boot("final", { timeoutS: 300 });
+  collect("final", result, []);
+}
 
 // Scenarios 6 (i2c-dev loaded only after the agent started) and 7 (remove, purge).
 result = await boot("i2c-late", { timeoutS: 420 });
 collect("i2c-late", result, [
+  ...(CUTS > 0 ? verifiedAfter(CUTS - 1) : []),
   "6-agent-started-without-bus",
   "6-display-recovers-without-restart",
+  "6-check-reports-agent-display",
   "7-remove-keeps-state",
   "7-purge-removes-state",
 ]);

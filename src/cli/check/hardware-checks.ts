@@ -1,5 +1,7 @@
 import { access, constants } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { join } from "node:path";
+import type { LiveStatus } from "../../control/index.js";
 import {
   displayModel,
   gpioHint,
@@ -100,7 +102,7 @@ export async function checkDisplay(
     );
     const description = opened.description;
     await opened.close().catch(() => {});
-    return ok(name, `${description} answered`);
+    return ok(name, `${description} answered ${PROBED_HERE}`);
   } catch (error) {
     const code = errorCode(error);
     return failed(
@@ -109,4 +111,46 @@ export async function checkDisplay(
       i2cHint(code),
     );
   }
+}
+
+/** The probe above runs in this command's process, not in the service's sandbox: say so. */
+const PROBED_HERE = `(probed by this command as ${currentUser()}, outside the agent's sandbox)`;
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? "?"}`;
+  }
+}
+
+/** What asking the running agent for its status gave. */
+export type AgentAnswer =
+  | { readonly running: true; readonly status: LiveStatus }
+  | { readonly running: false; readonly reason: string };
+
+/**
+ * The display as the running agent sees it, through its own device filter and groups: a bus that
+ * appeared after the service started can answer the probe above and still be closed to the agent.
+ */
+export function checkDisplayInAgent(config: IndicatorConfig, agent: AgentAnswer): CheckResult {
+  const name = "display-agent";
+  if (displayModel(config.display.model).kind === "none") {
+    return skipped(name, "no display configured (CW_AGENT_DISPLAY_MODEL)");
+  }
+  if (!agent.running) {
+    return skipped(name, `${agent.reason}; only the probe above, outside the agent's sandbox, was made`);
+  }
+  const { display, pid } = agent.status;
+  if (display === undefined)
+    return skipped(name, `the running agent (pid ${pid}) does not report its display`);
+  if (display.working) return ok(name, `the running agent (pid ${pid}) draws on the ${display.description}`);
+  const code = /\((E[A-Z]+)\)$/.exec(display.error ?? "")?.[1];
+  return failed(
+    name,
+    `the running agent (pid ${pid}) cannot use the ${display.description}: ${display.error ?? "not answering"}`,
+    code === "EPERM"
+      ? "the service's device filter did not allow the bus when the agent started; cw-agent-i2c-refresh.service allows a bus that appears later (the package and install.sh install it), or run: sudo systemctl restart cw-agent"
+      : i2cHint(code),
+  );
 }

@@ -1,12 +1,14 @@
 import type { AgentConfig } from "../../config/config.js";
 import { ConfigError } from "../../config/config-error.js";
 import {
+  displayModel,
   type I2cOpener,
   type IndicatorConfig,
   loadIndicatorConfig,
   openI2cBus,
 } from "../../indicators/index.js";
-import { tryLoadConfig } from "../context.js";
+import { errorMessage } from "../../util/errors.js";
+import { contactAgent, isLiveStatus, tryLoadConfig } from "../context.js";
 import {
   checkClockPlausible,
   checkClockSynchronized,
@@ -14,7 +16,7 @@ import {
   shippedPackageTime,
   timedatectlNtpQuery,
 } from "./clock-checks.js";
-import { checkDisplay, checkLeds } from "./hardware-checks.js";
+import { type AgentAnswer, checkDisplay, checkDisplayInAgent, checkLeds } from "./hardware-checks.js";
 import { checkCredentials, checkDatabase, checkStateDir } from "./local-checks.js";
 import {
   brokerPeer,
@@ -40,6 +42,8 @@ export interface CheckDeps {
   readonly ntpQuery?: NtpQuery;
   readonly sysfsRoot?: string;
   readonly openI2cBus?: I2cOpener;
+  /** Asks the running agent for its status; default: its control socket. */
+  readonly askAgent?: (config: AgentConfig) => Promise<AgentAnswer>;
 }
 
 export const DEFAULT_CHECK_TIMEOUT_MS = 5_000;
@@ -114,9 +118,16 @@ export async function runChecks(env: NodeJS.ProcessEnv, deps: CheckDeps = {}): P
   if (indicators instanceof ConfigError) {
     results.push(skipped("gpio", "the indicator configuration is invalid"));
     results.push(skipped("display", "the indicator configuration is invalid"));
+    results.push(skipped("display-agent", "the indicator configuration is invalid"));
   } else {
     results.push(await checkLeds(indicators, deps.sysfsRoot ?? "/sys"));
     results.push(await checkDisplay(indicators, deps.openI2cBus ?? openI2cBus, timeoutMs));
+    // Without a display there is nothing to ask the agent about.
+    const agent: AgentAnswer =
+      displayModel(indicators.display.model).kind === "none"
+        ? { running: false, reason: "no display configured" }
+        : await (deps.askAgent ?? askRunningAgent(env))(config);
+    results.push(checkDisplayInAgent(indicators, agent));
   }
   return results;
 }
@@ -135,7 +146,24 @@ const LATER_CHECKS = [
   "mqtt-login",
   "gpio",
   "display",
+  "display-agent",
 ];
+
+/** The running agent's status through its control socket, or why there is none. */
+function askRunningAgent(env: NodeJS.ProcessEnv): (config: AgentConfig) => Promise<AgentAnswer> {
+  return async (config) => {
+    try {
+      const contact = await contactAgent(env, config, { command: "status" });
+      if (!contact.running)
+        return { running: false, reason: "no running agent answered on its control socket" };
+      if (!isLiveStatus(contact.answer))
+        return { running: false, reason: "the running agent did not answer with its status" };
+      return { running: true, status: contact.answer.status };
+    } catch (error) {
+      return { running: false, reason: `cannot ask the running agent: ${errorMessage(error)}` };
+    }
+  };
+}
 
 /** DNS, then TCP, then TLS: each only when the one before it succeeded. */
 async function peerChecks(

@@ -12,6 +12,16 @@ import {
   type TimeFormatter,
 } from "./screens.js";
 
+/** A configured display as the agent sees it. */
+export interface DisplayHealth {
+  /** "SSD1306 128x64 OLED at 0x3c on /dev/i2c-1", or what is configured while it does not answer. */
+  readonly description: string;
+  /** The agent draws on it now. */
+  readonly working: boolean;
+  /** Why it last failed, while it does not work (and after it recovered, until it is drawn on again). */
+  readonly error?: string;
+}
+
 export interface DisplayControllerOptions {
   /** Opens and locates the display (not yet initialised). */
   readonly open: () => Promise<Display>;
@@ -40,6 +50,7 @@ export class DisplayController {
   private identifyTimer: TimerHandle | undefined;
   private retryDelayMs: number;
   private outage = false;
+  private lastFailure: string | undefined;
   private stopped = false;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
@@ -129,6 +140,15 @@ export class DisplayController {
     return this.chain;
   }
 
+  /** Whether the display is drawn on now, as the agent itself sees it (its device filter included). */
+  health(): DisplayHealth {
+    return {
+      description: this.display?.description ?? this.options.configured,
+      working: this.display !== undefined,
+      ...(this.lastFailure === undefined ? {} : { error: this.lastFailure }),
+    };
+  }
+
   private async connect(): Promise<void> {
     if (this.stopped || this.display !== undefined) return;
     let display: Display | undefined;
@@ -146,6 +166,7 @@ export class DisplayController {
       this.options.logger.info({ display: display.description }, "display answered again, re-initialised");
     else this.options.logger.debug({ display: display.description }, "display ready");
     this.outage = false;
+    this.lastFailure = undefined;
     await this.drawLatest();
   }
 
@@ -174,6 +195,8 @@ export class DisplayController {
 
   private lost(error: unknown): void {
     const code = errorCode(error);
+    const message = errorMessage(error);
+    this.lastFailure = code && !message.includes(code) ? `${message} (${code})` : message;
     if (!this.outage) {
       this.outage = true;
       this.options.logger.warn(

@@ -214,6 +214,38 @@ switch (command) {
     process.exit(differing === 0 ? 0 : 1);
     break;
   }
+  case "led-blink": {
+    // Samples an LED class device's brightness every 20 ms and reports how long each lit and dark
+    // stretch lasted, so the driver can compare them with the state's pattern.
+    const [name = "", secondsText = "6", onText = "1000", offText = "1000"] = args;
+    const brightness = join("/sys/class/leds", name, "brightness");
+    const trigger = readFileSync(join("/sys/class/leds", name, "trigger"), "utf8").match(/\[(\S+)\]/)?.[1];
+    const stretches: { lit: boolean; ms: number }[] = [];
+    const end = Date.now() + Number(secondsText) * 1000;
+    let lit = readFileSync(brightness, "utf8").trim() !== "0";
+    let since = Date.now();
+    while (Date.now() < end) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const now = readFileSync(brightness, "utf8").trim() !== "0";
+      if (now === lit) continue;
+      stretches.push({ lit, ms: Date.now() - since });
+      lit = now;
+      since = Date.now();
+    }
+    // The first stretch began before sampling did: only whole ones count.
+    const whole = stretches.slice(1);
+    const within = (ms: number, want: number) => Math.abs(ms - want) <= Math.max(250, want * 0.25);
+    const on = whole.filter((stretch) => stretch.lit).map((stretch) => stretch.ms);
+    const off = whole.filter((stretch) => !stretch.lit).map((stretch) => stretch.ms);
+    const ok =
+      on.length >= 2 &&
+      off.length >= 2 &&
+      on.every((ms) => within(ms, Number(onText))) &&
+      off.every((ms) => within(ms, Number(offText)));
+    console.log(JSON.stringify({ trigger, on, off }));
+    process.exit(ok ? 0 : 1);
+    break;
+  }
   default:
     console.error(`unknown command ${command}`);
     process.exit(64);
