@@ -12,18 +12,21 @@ import { afterAll, describe, expect, it } from "vitest";
 
 const LAUNCHER = new URL("../../bin/cw-agent", import.meta.url).pathname;
 const AS_ROOT = process.getuid?.() === 0;
-const NOBODY = 65534;
+// Root reads any file; without these two capabilities it meets file modes like anyone else.
+const DROP_FILE_OVERRIDES = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"];
 
 const root = mkdtempSync(join(tmpdir(), "cw-agent-launcher-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function launch(args: string[], options: { uid?: number; env?: Record<string, string> } = {}) {
-  const result = spawnSync(LAUNCHER, args, {
+function launch(args: string[], options: { asUser?: boolean; env?: Record<string, string> } = {}) {
+  const [command, ...rest] =
+    options.asUser && AS_ROOT ? [...DROP_FILE_OVERRIDES, LAUNCHER, ...args] : [LAUNCHER, ...args];
+  const result = spawnSync(command as string, rest, {
     env: { PATH: `${dirname(process.execPath)}:/usr/bin:/bin`, ...options.env },
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
-    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
+  if (result.error) throw result.error;
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -46,12 +49,10 @@ describe("cw-agent --env-file through the launcher", () => {
   });
 
   it("an unreadable file: permission denied, with the advice to run as root, exit 66", () => {
-    // Readable only by its owner; as root the command runs as nobody, who may not even enter `dir`.
-    const dir = mkdtempSync(join(root, "private-"));
-    const file = join(dir, "cw-agent.env");
-    writeFileSync(file, "CYBUS_AGENT_NAME=gw-unreadable\n", { mode: 0o600 });
-    if (!AS_ROOT) chmodSync(file, 0o000);
-    const result = launch(["status", "--env-file", file], AS_ROOT ? { uid: NOBODY } : {});
+    const file = join(root, "unreadable.env");
+    writeFileSync(file, "CYBUS_AGENT_NAME=gw-unreadable\n");
+    chmodSync(file, 0o000);
+    const result = launch(["status", "--env-file", file], { asUser: true });
     expect(result).toEqual({
       code: 66,
       stdout: "",
