@@ -64,7 +64,7 @@ export class CredentialStore {
     integrityCheck: SqliteStatement;
   };
 
-  /** The last lifecycle status, kept in the same file so one fsync'd write holds both. */
+  /** The last lifecycle status, kept in the same file (one file to lock, back up and move aside). */
   readonly status: StatusRecord;
 
   private constructor(

@@ -20,7 +20,7 @@ export class StatusRecord {
   private readonly readRow: SqliteStatement;
 
   constructor(
-    database: SqliteDatabase,
+    private readonly database: SqliteDatabase,
     private readonly now: () => number,
   ) {
     // Prepared once (see sqlite.ts for why nothing may become garbage).
@@ -34,15 +34,27 @@ export class StatusRecord {
     );
   }
 
+  /**
+   * Written without an fsync of its own: the row is information for the CLI, and a state change
+   * happens several times in each start-up, where a flush to an SD card costs tens of milliseconds
+   * and wear. WAL keeps the commit atomic, so a power cut loses at most the newest status (the
+   * agent writes a fresh one at its next start), never the file; the next credentials write, which
+   * is synchronous=FULL, flushes it along.
+   */
   record(status: { state: AgentState; since: number; pairingId?: string; lastError?: string }): void {
-    this.writeRow.run(
-      status.state,
-      status.since,
-      status.pairingId ?? null,
-      status.lastError ?? null,
-      process.pid,
-      this.now(),
-    );
+    this.database.exec("PRAGMA synchronous = NORMAL");
+    try {
+      this.writeRow.run(
+        status.state,
+        status.since,
+        status.pairingId ?? null,
+        status.lastError ?? null,
+        process.pid,
+        this.now(),
+      );
+    } finally {
+      this.database.exec("PRAGMA synchronous = FULL");
+    }
   }
 
   last(): RecordedStatus | undefined {

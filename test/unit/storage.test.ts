@@ -72,6 +72,11 @@ describe("CredentialStore", () => {
       pid: process.pid,
     });
     expect(store.integrityCheck()).toBe("ok");
+    // The status row skips its own fsync; the credentials written after it must not.
+    const connection = (
+      store as unknown as { database: { pragma(sql: string, options: { simple: true }): unknown } }
+    ).database;
+    expect(connection.pragma("synchronous", { simple: true })).toBe(2);
   });
 
   it.each([
