@@ -9,13 +9,8 @@ import {
 } from "../../indicators/index.js";
 import { errorMessage } from "../../util/errors.js";
 import { contactAgent, isLiveStatus, tryLoadConfig } from "../context.js";
-import {
-  checkClockPlausible,
-  checkClockSynchronized,
-  type NtpQuery,
-  shippedPackageTime,
-  timedatectlNtpQuery,
-} from "./clock-checks.js";
+import { type NtpQuery, timedatectlNtpQuery } from "../../util/clock-sync.js";
+import { checkClockPlausible, checkClockSynchronized, shippedPackageTime } from "./clock-checks.js";
 import { type AgentAnswer, checkDisplay, checkDisplayInAgent, checkLeds } from "./hardware-checks.js";
 import { checkCredentials, checkDatabase, checkStateDir } from "./local-checks.js";
 import {
