@@ -5,10 +5,19 @@ import type { Logger } from "../logging/logger.js";
 import type { MqttClientFactory } from "../mqtt/client.js";
 import { type MessageHandler, MqttSession } from "../mqtt/session.js";
 import { Registration } from "../registration/registration.js";
-import { CredentialStore } from "../storage/credential-store.js";
+import { CredentialStore, type StoredCredentials } from "../storage/credential-store.js";
 import { prepareStateDir } from "../storage/state-dir.js";
 import { StateDirLock } from "../storage/state-dir-lock.js";
+import {
+  type AcceptedCertificate,
+  acceptCertificateGrant,
+  describeCertificate,
+  newDeviceKey,
+  storedCertificateInfo,
+  watchCertificate,
+} from "../tls/client-certificate.js";
 import { errorMessage } from "../util/errors.js";
+import { sleep } from "../util/sleep.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -25,11 +34,24 @@ export interface AgentDeps {
   messages?: MessageHandler;
   /** Shown beside every state (see AgentStatus.notice). */
   notice?: string;
+  /** Whether the system clock is set from NTP (mutual TLS: expiry is judged only then). */
+  clockSynchronized?: () => Promise<boolean>;
 }
 
 /** 24 bytes from the CSPRNG: 192 bits, 32 URL-safe characters. */
 export function generatePassword(): string {
   return randomBytes(24).toString("base64url");
+}
+
+/** Why stored credentials of the other login mode cannot be used, or undefined when they can. */
+function modeSwitch(credentials: StoredCredentials, mutual: boolean): string | undefined {
+  if (mutual && credentials.tls === undefined)
+    return "CYBUS_USE_MUTUAL_TLS is on but the stored credentials are a password; registering anew with a device key and a certificate request";
+  if (mutual && credentials.status === "granted" && credentials.tls?.certificate === undefined)
+    return "The stored mutual-TLS credentials hold no certificate; registering anew with a new device key";
+  if (!mutual && credentials.tls !== undefined)
+    return "CYBUS_USE_MUTUAL_TLS is off but the stored credentials are a client certificate; registering anew with a password";
+  return undefined;
 }
 
 /**
@@ -182,17 +204,37 @@ export class Agent {
         );
         credentials = undefined;
       }
+      const switched = credentials === undefined ? undefined : modeSwitch(credentials, config.tls.mutual);
+      if (switched !== undefined) {
+        logger.warn({ username: config.username }, switched);
+        credentials = undefined;
+      }
       if (credentials === undefined) {
         // Persisted before the first request: a reboot while pending keeps the same pairing ID.
-        credentials = store.saveNew(config.username, generatePassword());
+        // With mutual TLS the device key goes into the same row, so the ID (derived from it) does too.
+        const key = config.tls.mutual ? newDeviceKey(config.tls.keyType, config.username) : undefined;
+        credentials = store.saveNew(config.username, generatePassword(), key);
         freshlyGenerated = true;
       }
       this.lifecycle.setUsername(credentials.username);
 
       if (credentials.status === "pending") {
-        const granted = await this.registration.run(credentials, freshlyGenerated, signal);
-        if (!granted) continue;
-        store.markGranted();
+        const pending = credentials;
+        let accepted: AcceptedCertificate | undefined;
+        const accept = (body: string) => {
+          accepted = acceptCertificateGrant(body, pending);
+          return accepted.ok ? undefined : accepted.reason;
+        };
+        const grant = await this.registration.run(
+          credentials,
+          freshlyGenerated,
+          signal,
+          credentials.tls === undefined ? undefined : accept,
+        );
+        if (grant === undefined) continue;
+        store.markGranted(accepted?.ok ? accepted : undefined);
+        credentials = store.load() ?? credentials;
+        if (accepted?.ok) logger.info(`Client certificate stored: ${describeCertificate(accepted.info)}`);
       } else {
         logger.info(
           { username: credentials.username },
@@ -200,8 +242,41 @@ export class Agent {
         );
       }
 
-      const end = await this.session.run(credentials, signal);
-      if (end === "credentials-rejected") store.discard();
+      const end = await this.runSession(credentials, signal);
+      if (end !== "stopped") store.discard();
     }
+  }
+
+  /** The MQTT session, beside the certificate's expiry watch with mutual TLS. */
+  private async runSession(
+    credentials: StoredCredentials,
+    signal: AbortSignal,
+  ): Promise<"stopped" | "credentials-rejected" | "certificate-expired"> {
+    const info = storedCertificateInfo(credentials);
+    if (info === undefined) return this.session.run(credentials, signal);
+    const { config } = this.deps;
+    this.log.info(`Logging in with the client certificate: ${describeCertificate(info)}`);
+    const watchStop = new AbortController();
+    const session = new AbortController();
+    const watch = watchCertificate(
+      {
+        info,
+        warningDays: config.tls.certWarningDays,
+        logger: this.log,
+        now: this.deps.now ?? Date.now,
+        sleep: this.deps.sleep ?? sleep,
+        ...(this.deps.clockSynchronized === undefined
+          ? {}
+          : { clockSynchronized: this.deps.clockSynchronized }),
+      },
+      AbortSignal.any([signal, watchStop.signal]),
+    ).then((result) => {
+      if (result === "expired") session.abort();
+      return result;
+    });
+    const end = await this.session.run(credentials, AbortSignal.any([signal, session.signal]));
+    watchStop.abort();
+    if ((await watch) === "expired" && !signal.aborted) return "certificate-expired";
+    return end;
   }
 }

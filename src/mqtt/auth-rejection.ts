@@ -1,7 +1,8 @@
-import { loginRejection } from "./client.js";
+import { certificateRefusal, loginRejection } from "./client.js";
 
+/** A CONNACK that refuses the login, or a TLS alert that refuses the client certificate. */
 export function isAuthRejection(error: unknown): boolean {
-  return loginRejection(error) !== undefined;
+  return loginRejection(error) !== undefined || certificateRefusal(error) !== undefined;
 }
 
 /**

@@ -19,9 +19,13 @@ export function clientOptions(
   config: AgentConfig,
   login: { clientId: string; username: string; password: string },
   extra: Pick<IClientOptions, "will" | "connectTimeout"> = {},
+  clientCertificate?: ClientCertificate,
 ): IClientOptions {
-  const options: IClientOptions = {
-    ...login,
+  const options: IClientOptions & { maxVersion?: "TLSv1.2" } = {
+    clientId: login.clientId,
+    username: login.username,
+    // With a client certificate the certificate is the credential; no password goes to the broker.
+    ...(clientCertificate === undefined ? { password: login.password } : {}),
     protocolVersion: 4,
     clean: true,
     keepalive: config.mqtt.keepaliveSeconds,
@@ -35,8 +39,51 @@ export function clientOptions(
     options.ca = config.tls.ca;
     options.rejectUnauthorized = !config.tls.trustAllCerts;
     if (isIP(config.mqtt.host) === 0) options.servername = config.mqtt.host;
+    if (clientCertificate !== undefined) {
+      options.key = clientCertificate.key;
+      options.cert = clientCertificate.cert;
+      // Connectware's broker takes client certificates with at most TLS 1.2; under 1.2 a refused
+      // certificate is also an alert during the handshake, not after it (see certificateRefusal).
+      options.maxVersion = "TLSv1.2";
+    }
   }
   return options;
+}
+
+/** The device key and the signed certificate (with any chain the registry sent), PEM. */
+export interface ClientCertificate {
+  readonly key: string;
+  readonly cert: string;
+}
+
+/** The client certificate stored with mutual-TLS credentials, or undefined for a password login. */
+export function clientCertificateOf(credentials: {
+  tls?: { privateKey: string; certificate: string | undefined; chain: string | undefined } | undefined;
+}): ClientCertificate | undefined {
+  const tls = credentials.tls;
+  if (tls?.certificate === undefined) return undefined;
+  return { key: tls.privateKey, cert: tls.certificate + (tls.chain ?? "") };
+}
+
+/**
+ * TLS alerts a broker sends when it refuses the client certificate: bad_certificate (42),
+ * unsupported_certificate (43), certificate_revoked (44), certificate_expired (45),
+ * certificate_unknown (46) and unknown_ca (48), RFC 5246 §7.2.2. OpenSSL reports each as an error
+ * code of its own; a network failure never has one of these.
+ */
+const CERTIFICATE_ALERTS: ReadonlySet<string> = new Set([
+  "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+  "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+]);
+
+/** "certificate-refused" when the broker refused our client certificate with a TLS alert. */
+export function certificateRefusal(error: unknown): "certificate-refused" | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && CERTIFICATE_ALERTS.has(code) ? "certificate-refused" : undefined;
 }
 
 export type LoginRejection = "bad-credentials" | "not-authorized";

@@ -7,6 +7,8 @@ import { type AgentConfig, hostForUrl } from "../../config/config.js";
 import type { HttpProxy } from "../../config/proxy.js";
 import {
   brokerUrl,
+  certificateRefusal,
+  clientCertificateOf,
   clientOptions,
   connectMqtt,
   loginRejection,
@@ -384,6 +386,7 @@ export function checkMqttLogin(
         config,
         { clientId, username: credentials.username, password: credentials.password },
         { connectTimeout },
+        clientCertificateOf(credentials),
       ),
     );
     let settled = false;
@@ -410,7 +413,15 @@ export function checkMqttLogin(
       lastError = error;
       const code = (error as { code?: unknown }).code;
       const rejection = loginRejection(error);
-      if (rejection === "bad-credentials") {
+      if (certificateRefusal(error) !== undefined) {
+        finish(
+          failed(
+            name,
+            `${url} refused the client certificate of "${credentials.username}" (${String(code)})`,
+            "the certificate is revoked, expired or from a CA the broker does not trust: run `cw-agent reset` to register with a new key",
+          ),
+        );
+      } else if (rejection === "bad-credentials") {
         finish(
           failed(
             name,

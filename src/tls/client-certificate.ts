@@ -1,0 +1,120 @@
+import type { Logger } from "../logging/logger.js";
+import type { StoredCredentials } from "../storage/credential-store.js";
+import { isClockSynchronized } from "../util/clock-sync.js";
+import { readCertificateBody } from "./certificate-body.js";
+import { type CertificateInfo, matchCertificate, parseCertificate } from "./certificate.js";
+import { buildCsr } from "./csr.js";
+import { generateDeviceKey, type KeyType } from "./device-key.js";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** How often an apparently expired certificate is looked at again while the clock is not synchronized. */
+export const CLOCK_RETRY_MS = 60_000;
+
+/** A new device key and the CSR for it, to be persisted before the first request like a password. */
+export function newDeviceKey(keyType: KeyType, username: string): { privateKey: string; csr: string } {
+  const privateKey = generateDeviceKey(keyType);
+  return { privateKey, csr: buildCsr(privateKey, username) };
+}
+
+export type AcceptedCertificate =
+  | { ok: true; certificate: string; chain: string | undefined; info: CertificateInfo }
+  | { ok: false; reason: string };
+
+/**
+ * Reads the certificate out of a 201 body and checks it is for these credentials: our public key,
+ * our username as Common Name. Only then may it be stored and used.
+ */
+export function acceptCertificateGrant(body: string, credentials: StoredCredentials): AcceptedCertificate {
+  const tls = credentials.tls;
+  if (tls === undefined) return { ok: false, reason: "no device key for this registration" };
+  const read = readCertificateBody(body);
+  if (!read.ok) return read;
+  const match = matchCertificate(read.certificates, tls.privateKey, credentials.username);
+  if (!match.ok) return match;
+  return {
+    ok: true,
+    certificate: match.certificate,
+    chain: match.chain.length > 0 ? match.chain.join("") : undefined,
+    info: match.info,
+  };
+}
+
+/** The stored certificate's details, or undefined (none yet, or unreadable). */
+export function storedCertificateInfo(
+  credentials: StoredCredentials | undefined,
+): CertificateInfo | undefined {
+  const pem = credentials?.tls?.certificate;
+  if (pem === undefined) return undefined;
+  try {
+    return parseCertificate(pem);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One line for people: subject, issuer, serial and notAfter. */
+export function describeCertificate(info: CertificateInfo): string {
+  return `subject ${info.subject}, issuer ${info.issuer}, serial ${info.serial}, notAfter ${info.notAfter.toISOString()}`;
+}
+
+export interface CertificateWatchDeps {
+  readonly info: CertificateInfo;
+  readonly warningDays: number;
+  readonly logger: Logger;
+  /** Wall clock: certificates expire by the calendar. */
+  readonly now: () => number;
+  readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  readonly clockSynchronized?: () => Promise<boolean>;
+}
+
+/**
+ * Watches the client certificate's expiry while the agent uses it: a warning once a day from
+ * `warningDays` before notAfter, and "expired" once notAfter has passed, so the agent registers anew
+ * with a new key. A Pi without RTC may boot with any date until NTP sets the clock, so a certificate
+ * is never judged expired before the clock is synchronized: the watch waits and looks again.
+ */
+export async function watchCertificate(
+  deps: CertificateWatchDeps,
+  signal: AbortSignal,
+): Promise<"expired" | "stopped"> {
+  const { info, logger } = deps;
+  const synchronized = deps.clockSynchronized ?? (() => isClockSynchronized());
+  const notAfter = info.notAfter.getTime();
+  const warnFrom = notAfter - deps.warningDays * DAY_MS;
+  let lastWarnedAt: number | undefined;
+  let waitingForClock = false;
+  while (!signal.aborted) {
+    const now = deps.now();
+    if (now >= notAfter) {
+      if (await synchronized()) {
+        if (signal.aborted) break;
+        logger.error(
+          { serial: info.serial, notAfter: info.notAfter.toISOString() },
+          `The client certificate expired at ${info.notAfter.toISOString()}; registering anew with a new key`,
+        );
+        return "expired";
+      }
+      if (!waitingForClock) {
+        logger.warn(
+          { serial: info.serial, notAfter: info.notAfter.toISOString() },
+          `The client certificate looks expired (notAfter ${info.notAfter.toISOString()}), but the system clock is not synchronized yet; keeping it until it is`,
+        );
+        waitingForClock = true;
+      }
+      await deps.sleep(CLOCK_RETRY_MS, signal);
+      continue;
+    }
+    if (now >= warnFrom && (lastWarnedAt === undefined || now - lastWarnedAt >= DAY_MS)) {
+      const days = Math.ceil((notAfter - now) / DAY_MS);
+      logger.warn(
+        { serial: info.serial, notAfter: info.notAfter.toISOString(), daysLeft: days },
+        `The client certificate expires in ${days} day${days === 1 ? "" : "s"} (${info.notAfter.toISOString()}); the agent then registers anew with a new key, which an administrator must grant`,
+      );
+      lastWarnedAt = now;
+    }
+    const untilWarning = warnFrom - now;
+    const next = Math.min(DAY_MS, notAfter - now, untilWarning > 0 ? untilWarning : DAY_MS);
+    await deps.sleep(Math.max(1, next), signal);
+  }
+  return "stopped";
+}
