@@ -1,6 +1,11 @@
 import type { EventEmitter } from "node:events";
 import { createServer as createNetServer, type Server } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
+import {
+  createServer as createTlsServer,
+  type SecureContextOptions,
+  type TLSSocket,
+  type Server as TlsServer,
+} from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { SocketTracker } from "./http-util.js";
 import { closeServer, listen } from "./listen.js";
@@ -29,8 +34,21 @@ export interface SimulatedBrokerOptions {
   mqttPort: number;
   mqttsPort: number;
   serverKeyPair: KeyPair;
+  /**
+   * PEM CA whose client certificates the MQTTS listener requires (mutual TLS); the Common Name is
+   * the user. Unset: no client certificates are asked for, and users log in with passwords.
+   */
+  clientCa?: string;
   state: RegistryState;
   log: (message: string) => void;
+}
+
+/** The Common Name of the verified client certificate on this connection, if there is one. */
+function certificateUser(client: Client): string | undefined {
+  const socket = client.conn as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== "function" || socket.authorized !== true) return undefined;
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return typeof cn === "string" ? cn : Array.isArray(cn) ? cn[0] : undefined;
 }
 
 function refusal(returnCode: 4 | 5, message: string): AuthenticateError {
@@ -59,10 +77,7 @@ export class SimulatedBroker {
     this.plainPort = options.mqttPort;
     this.tlsPort = options.mqttsPort;
     this.netServer = createNetServer(aedes.handle);
-    this.tlsServer = createTlsServer(
-      { cert: options.serverKeyPair.cert, key: options.serverKeyPair.key },
-      aedes.handle,
-    );
+    this.tlsServer = createTlsServer(this.secureContextOptions(undefined), aedes.handle);
     this.netServer.on("connection", this.netSockets.track);
     this.tlsServer.on("connection", this.tlsSockets.track);
   }
@@ -148,6 +163,29 @@ export class SimulatedBroker {
     return dropped;
   }
 
+  /** Revokes client certificates from the next handshake on: TLS then refuses them with an alert. */
+  setCrl(crl: string): void {
+    (this.tlsServer as TlsServer).setSecureContext(this.secureContextOptions(crl));
+  }
+
+  private secureContextOptions(
+    crl: string | undefined,
+  ): SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean } {
+    const { serverKeyPair, clientCa } = this.options;
+    const base = { cert: serverKeyPair.cert, key: serverKeyPair.key };
+    if (clientCa === undefined) return base;
+    // Like Connectware's broker: at most TLS 1.2, and a certificate from an unknown CA, a revoked or
+    // an expired one ends the handshake with a TLS alert.
+    return {
+      ...base,
+      ca: clientCa,
+      requestCert: true,
+      rejectUnauthorized: true,
+      maxVersion: "TLSv1.2",
+      ...(crl === undefined ? {} : { crl }),
+    };
+  }
+
   rejectNextConnects(count: number): void {
     this.connectsToReject = Math.max(0, Math.floor(count));
   }
@@ -190,6 +228,19 @@ export class SimulatedBroker {
       this.connectsToReject -= 1;
       this.options.log(`MQTT CONNECT of "${username ?? ""}" rejected on purpose (transient rejection)`);
       done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+      return;
+    }
+    const peer = this.options.clientCa === undefined ? undefined : certificateUser(client);
+    if (peer !== undefined) {
+      if (this.options.state.handleCertificateLogin(peer) === "accepted") {
+        this.usernameOfClient.set(client, peer);
+        this.permissionsAtConnect.set(client, this.options.state.userPermissions(peer) ?? []);
+        this.options.log(`MQTT client "${client.id}" connected as "${peer}" (client certificate)`);
+        done(null, true);
+      } else {
+        this.options.log(`MQTT CONNECT with a certificate for unknown "${peer}" refused`);
+        done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+      }
       return;
     }
     if (username === undefined || password === undefined) {
