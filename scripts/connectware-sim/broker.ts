@@ -4,7 +4,6 @@ import {
   createServer as createTlsServer,
   type SecureContextOptions,
   type TLSSocket,
-  type Server as TlsServer,
 } from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { SocketTracker } from "./http-util.js";
@@ -43,12 +42,18 @@ export interface SimulatedBrokerOptions {
   log: (message: string) => void;
 }
 
-/** The Common Name of the verified client certificate on this connection, if there is one. */
-function certificateUser(client: Client): string | undefined {
+/** The Common Name (the user) and serial of the verified client certificate on this connection, if any. */
+function certificateUser(client: Client): { username: string; serial: string } | undefined {
   const socket = client.conn as Partial<TLSSocket>;
   if (typeof socket.getPeerCertificate !== "function" || socket.authorized !== true) return undefined;
-  const cn = socket.getPeerCertificate().subject?.CN;
-  return typeof cn === "string" ? cn : Array.isArray(cn) ? cn[0] : undefined;
+  const certificate = socket.getPeerCertificate();
+  const cn = certificate.subject?.CN;
+  const username = typeof cn === "string" ? cn : Array.isArray(cn) ? cn[0] : undefined;
+  return username === undefined ? undefined : { username, serial: normalSerial(certificate.serialNumber) };
+}
+
+function normalSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^(00)+(?=.)/, "");
 }
 
 function refusal(returnCode: 4 | 5, message: string): AuthenticateError {
@@ -67,6 +72,7 @@ export class SimulatedBroker {
   private readonly sessions = new Set<Client>();
   private readonly retainedPayloads = new Map<string, Buffer>();
   private connectsToReject = 0;
+  private readonly revokedSerials = new Set<string>();
   private plainPort: number;
   private tlsPort: number;
 
@@ -77,7 +83,7 @@ export class SimulatedBroker {
     this.plainPort = options.mqttPort;
     this.tlsPort = options.mqttsPort;
     this.netServer = createNetServer(aedes.handle);
-    this.tlsServer = createTlsServer(this.secureContextOptions(undefined), aedes.handle);
+    this.tlsServer = createTlsServer(this.secureContextOptions(), aedes.handle);
     this.netServer.on("connection", this.netSockets.track);
     this.tlsServer.on("connection", this.tlsSockets.track);
   }
@@ -163,27 +169,24 @@ export class SimulatedBroker {
     return dropped;
   }
 
-  /** Revokes client certificates from the next handshake on: TLS then refuses them with an alert. */
-  setCrl(crl: string): void {
-    (this.tlsServer as TlsServer).setSecureContext(this.secureContextOptions(crl));
+  /**
+   * Revokes client certificates by serial (hex): their CONNECTs are refused with "not authorized".
+   * A Node TLS server ends a handshake with a refused certificate without a TLS alert, so the
+   * alert itself is tested against Mosquitto with a CRL.
+   */
+  revokeSerials(serials: readonly string[]): void {
+    for (const serial of serials) this.revokedSerials.add(normalSerial(serial));
   }
 
-  private secureContextOptions(
-    crl: string | undefined,
-  ): SecureContextOptions & { requestCert?: boolean; rejectUnauthorized?: boolean } {
+  private secureContextOptions(): SecureContextOptions & {
+    requestCert?: boolean;
+    rejectUnauthorized?: boolean;
+  } {
     const { serverKeyPair, clientCa } = this.options;
     const base = { cert: serverKeyPair.cert, key: serverKeyPair.key };
     if (clientCa === undefined) return base;
-    // Like Connectware's broker: at most TLS 1.2, and a certificate from an unknown CA, a revoked or
-    // an expired one ends the handshake with a TLS alert.
-    return {
-      ...base,
-      ca: clientCa,
-      requestCert: true,
-      rejectUnauthorized: true,
-      maxVersion: "TLSv1.2",
-      ...(crl === undefined ? {} : { crl }),
-    };
+    // Like Connectware's broker on 8883: at most TLS 1.2, only certificates of the trusted CA.
+    return { ...base, ca: clientCa, requestCert: true, rejectUnauthorized: true, maxVersion: "TLSv1.2" };
   }
 
   rejectNextConnects(count: number): void {
@@ -232,13 +235,16 @@ export class SimulatedBroker {
     }
     const peer = this.options.clientCa === undefined ? undefined : certificateUser(client);
     if (peer !== undefined) {
-      if (this.options.state.handleCertificateLogin(peer) === "accepted") {
-        this.usernameOfClient.set(client, peer);
-        this.permissionsAtConnect.set(client, this.options.state.userPermissions(peer) ?? []);
-        this.options.log(`MQTT client "${client.id}" connected as "${peer}" (client certificate)`);
+      if (this.revokedSerials.has(peer.serial)) {
+        this.options.log(`MQTT CONNECT of "${peer.username}" refused: its certificate is revoked`);
+        done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+      } else if (this.options.state.handleCertificateLogin(peer.username) === "accepted") {
+        this.usernameOfClient.set(client, peer.username);
+        this.permissionsAtConnect.set(client, this.options.state.userPermissions(peer.username) ?? []);
+        this.options.log(`MQTT client "${client.id}" connected as "${peer.username}" (client certificate)`);
         done(null, true);
       } else {
-        this.options.log(`MQTT CONNECT with a certificate for unknown "${peer}" refused`);
+        this.options.log(`MQTT CONNECT with a certificate for unknown "${peer.username}" refused`);
         done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
       }
       return;

@@ -119,7 +119,7 @@ export interface ConnectwareSimulator {
   isBrokerRunning(): boolean;
   /** every client certificate the registry signed, in order */
   issuedCertificates(): IssuedCertificateView[];
-  /** revokes a user's client certificates: the MQTTS listener refuses them with a TLS alert */
+  /** revokes a user's client certificates: the broker refuses their CONNECTs (not authorized) */
   revokeCertificatesOf(username: string): void;
   /** the CRL of the test CA with every revoked certificate (PEM) */
   crl(): string;
@@ -269,7 +269,7 @@ class Simulator implements ConnectwareSimulator {
 
   revokeCertificatesOf(username: string): void {
     for (const entry of this.issued) if (entry.username === username) this.revoked.add(entry.serial);
-    this.broker.setCrl(this.crl());
+    this.broker.revokeSerials([...this.revoked]);
   }
 
   crl(): string {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { CredentialStore } from "../../src/storage/credential-store.js";
 import { scaled } from "../time-scale.js";
 
-const CLI = new URL("../../dist/src/cli.js", import.meta.url).pathname;
+export const CLI = new URL("../../dist/src/cli.js", import.meta.url).pathname;
 
 export interface LogLine {
   level: number;
