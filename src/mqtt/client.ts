@@ -80,10 +80,20 @@ const CERTIFICATE_ALERTS: ReadonlySet<string> = new Set([
   "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
 ]);
 
+const CERTIFICATE_ALERT_NUMBERS: ReadonlySet<number> = new Set([42, 43, 44, 45, 46, 48]);
+
 /** "certificate-refused" when the broker refused our client certificate with a TLS alert. */
 export function certificateRefusal(error: unknown): "certificate-refused" | undefined {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return typeof code === "string" && CERTIFICATE_ALERTS.has(code) ? "certificate-refused" : undefined;
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === "string" && CERTIFICATE_ALERTS.has(code)) return "certificate-refused";
+  // When the alert arrives while the CONNECT packet is being written (mqtt.js writes it before the
+  // handshake ends), Node reports the write as EPROTO and only OpenSSL's text names the alert, in
+  // its fixed form "SSL alert number <n>".
+  if (code === "EPROTO" && typeof message === "string") {
+    const alert = /SSL alert number (\d+)/.exec(message)?.[1];
+    if (alert !== undefined && CERTIFICATE_ALERT_NUMBERS.has(Number(alert))) return "certificate-refused";
+  }
+  return undefined;
 }
 
 export type LoginRejection = "bad-credentials" | "not-authorized";
