@@ -1,10 +1,6 @@
 import type { EventEmitter } from "node:events";
 import { createServer as createNetServer, type Server } from "node:net";
-import {
-  createServer as createTlsServer,
-  type SecureContextOptions,
-  type TLSSocket,
-} from "node:tls";
+import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { SocketTracker } from "./http-util.js";
 import { closeServer, listen } from "./listen.js";

@@ -1,10 +1,10 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Server } from "node:net";
+import { type CsrCheck, checkCsr, type IssuedCertificate, type TestCa } from "./ca.js";
 import { parseJson, readBody, SocketTracker, sendJson } from "./http-util.js";
 import { closeServer, listen } from "./listen.js";
 import { expectedKeyPairingId, expectedPairingId } from "./pairing-id.js";
-import { type CsrCheck, checkCsr, type IssuedCertificate, type TestCa } from "./ca.js";
 import type { KeyPair } from "./paths.js";
 import {
   conflictBody,

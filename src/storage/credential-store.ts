@@ -9,8 +9,8 @@ import {
   statSync,
 } from "node:fs";
 import { join } from "node:path";
-import { errorMessage } from "../util/errors.js";
 import { publicKeyDer } from "../tls/device-key.js";
+import { errorMessage } from "../util/errors.js";
 import { pairingIdOf, pairingIdOfKey } from "./pairing-id.js";
 import { openDatabase, prepare, type SqliteDatabase, type SqliteStatement } from "./sqlite.js";
 import { makeOwnerOnly } from "./state-dir.js";

@@ -1,8 +1,8 @@
 import type { Logger } from "../logging/logger.js";
 import type { StoredCredentials } from "../storage/credential-store.js";
 import { isClockSynchronized } from "../util/clock-sync.js";
-import { readCertificateBody } from "./certificate-body.js";
 import { type CertificateInfo, matchCertificate, parseCertificate } from "./certificate.js";
+import { readCertificateBody } from "./certificate-body.js";
 import { buildCsr } from "./csr.js";
 import { generateDeviceKey, type KeyType } from "./device-key.js";
 
@@ -50,6 +50,28 @@ export function storedCertificateInfo(
   } catch {
     return undefined;
   }
+}
+
+/** What `status` and `check` show of the client certificate (notAfter as ISO 8601). */
+export interface CertificateSummary {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serial: string;
+  readonly notAfter: string;
+}
+
+export function certificateSummary(
+  credentials: StoredCredentials | undefined,
+): CertificateSummary | undefined {
+  const info = storedCertificateInfo(credentials);
+  return info === undefined
+    ? undefined
+    : {
+        subject: info.subject,
+        issuer: info.issuer,
+        serial: info.serial,
+        notAfter: info.notAfter.toISOString(),
+      };
 }
 
 /** One line for people: subject, issuer, serial and notAfter. */
