@@ -6,6 +6,7 @@ import { expectedKeyPairingId } from "../../scripts/connectware-sim/pairing-id.j
 import { DATABASE_FILE } from "../../src/storage/credential-store.js";
 import { parseCertificate } from "../../src/tls/certificate.js";
 import { publicKeyDer } from "../../src/tls/device-key.js";
+import { parseJson, runCli } from "../cli/cli-process.js";
 import { CLI, newStateDir } from "./agent-process.js";
 import { agentTestBed, grantAndWaitOnline, loggedPairingId, simEnv, storedCredentials } from "./fixtures.js";
 
@@ -48,6 +49,23 @@ describe("mutual TLS against the simulator", () => {
     expect(agent.lines.some((line) => line.msg.includes(`serial ${info.serial}`))).toBe(true);
     expect(statSync(join(stateDir, DATABASE_FILE)).mode & 0o777).toBe(0o600);
     expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+
+    // status and check show the certificate, never the key, while the agent runs.
+    const env = mtlsEnv("gw-mtls-1");
+    const status = await runCli(["status", "--json"], env, stateDir);
+    expect(parseJson<{ certificate: unknown }>(status).certificate).toEqual({
+      subject: "CN=gw-mtls-1",
+      issuer: info.issuer,
+      serial: info.serial,
+      notAfter: info.notAfter.toISOString(),
+    });
+    const check = await runCli(["check"], env, stateDir);
+    const certificateLine = check.stdout.split("\n").find((line) => line.includes("client-certificate"));
+    expect(certificateLine).toContain(`serial ${info.serial}`);
+    expect(certificateLine).toContain(`notAfter ${info.notAfter.toISOString()}`);
+    for (const line of (tls?.privateKey ?? "").split("\n").filter((text) => text.length >= 40)) {
+      expect(status.stdout + status.stderr + check.stdout + check.stderr).not.toContain(line);
+    }
 
     await agent.kill();
     const calls = sim.registerCalls().length;
