@@ -1,7 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { checkCsr, TestCa } from "../../scripts/connectware-sim/ca.js";
 import { certificateFiles } from "../../scripts/connectware-sim/paths.js";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
+import { CredentialStore } from "../../src/storage/credential-store.js";
+import { prepareStateDir } from "../../src/storage/state-dir.js";
 import { parseCertificate } from "../../src/tls/certificate.js";
+import { newDeviceKey } from "../../src/tls/client-certificate.js";
 import {
   type AgentProcess,
   FAST_TIMINGS,
@@ -84,5 +88,50 @@ describe.skipIf(mosquitto === undefined && !process.env.CI)("mutual TLS against 
     // The user still exists in the registry with the old credentials: 409, which the admin resolves.
     await agent.waitForState("conflict", { from });
     expect(storedCredentials(stateDir)?.tls?.privateKey).not.toBe(first?.privateKey);
+  });
+
+  it("a certificate from a CA the broker does not trust is refused with unknown_ca, counted as a rejection", async () => {
+    if (mosquitto === undefined) throw new Error("mosquitto is not installed (apt-get install mosquitto)");
+    const files = certificateFiles();
+    const broker = await Mosquitto.startMutualTls(mosquitto, {
+      ca: files.caFile,
+      cert: files.serverCertFile,
+      key: files.serverKeyFile,
+    });
+    brokers.push(broker);
+    // Granted credentials whose certificate the other CA signed: no registration, straight to the broker.
+    const otherCa = TestCa.fromFiles(
+      files.otherCaFile,
+      files.otherCaFile.replace(/other-ca\.pem$/, "other-ca-key.pem"),
+    );
+    const key = newDeviceKey("ec-p256", "gw-mosq-foreign");
+    const csr = checkCsr(key.csr);
+    if (!csr.ok) throw new Error(csr.error);
+    const stateDir = newStateDir();
+    prepareStateDir(stateDir);
+    const store = CredentialStore.open(stateDir);
+    store.saveNew("gw-mosq-foreign", "a-password-of-the-test", key);
+    store.markGranted({ certificate: otherCa.issue(csr).pem, chain: undefined });
+    store.close();
+    const agent = startAgent(
+      {
+        ...FAST_TIMINGS,
+        CYBUS_AGENT_NAME: "gw-mosq-foreign",
+        CYBUS_MQTT_HOST: "127.0.0.1",
+        CYBUS_MQTT_SCHEME: "mqtts",
+        CYBUS_MQTT_PORT: String(broker.port),
+        CW_AGENT_CA_FILE: files.caFile,
+        // Nothing listens here: a registration attempt would show up as a failure in the log.
+        CW_AGENT_REGISTRY_URL: "http://127.0.0.1:9",
+        CYBUS_USE_MUTUAL_TLS: "true",
+      },
+      stateDir,
+    );
+    agent.rememberSecret();
+    started.push(agent);
+    const refused = await agent.waitForMessage("Broker rejected the credentials");
+    expect(refused.msg).toMatch(/unknown ca/);
+    expect(refused.rejections).toBe(1);
+    expect(agent.lines.some((line) => line.msg.includes("Asking for Connectware registration"))).toBe(false);
   });
 });

@@ -112,7 +112,7 @@ describe("mutual TLS against the simulator", () => {
     expect(storedCredentials(stateDir)?.tls?.privateKey).not.toBe(key);
   });
 
-  it("switching from a password to mutual TLS registers anew and says why", async () => {
+  it("switching between a password and mutual TLS, both ways, registers anew and says why", async () => {
     const { sim } = bed;
     sim.unlock(600_000);
     const stateDir = newStateDir();
@@ -127,6 +127,17 @@ describe("mutual TLS against the simulator", () => {
     expect(line.level).toBe(40);
     await grantAndWaitOnline(sim, agent);
     expect(storedCredentials(stateDir)?.tls?.certificate).toContain("BEGIN CERTIFICATE");
+    await agent.kill();
+
+    // And back: a password again, said once, over the simulator's plain MQTT.
+    sim.deleteUser("gw-mtls-4");
+    const back = bed.start(simEnv(sim, "gw-mtls-4"), stateDir);
+    await back.waitForMessage(
+      "CYBUS_USE_MUTUAL_TLS is off but the stored credentials are a client certificate",
+    );
+    await grantAndWaitOnline(sim, back);
+    expect(storedCredentials(stateDir)?.tls).toBeUndefined();
+    expect(back.lines.filter((line) => line.msg.includes("CYBUS_USE_MUTUAL_TLS is off"))).toHaveLength(1);
   });
 
   it("refuses CYBUS_USE_MUTUAL_TLS without mqtts with exit 78, naming both settings", () => {
