@@ -5,16 +5,16 @@ import type { Logger } from "../logging/logger.js";
 import type { MqttClientFactory } from "../mqtt/client.js";
 import { type MessageHandler, MqttSession } from "../mqtt/session.js";
 import { Registration } from "../registration/registration.js";
-import { CredentialStore, type StoredCredentials } from "../storage/credential-store.js";
+import { CredentialStore } from "../storage/credential-store.js";
 import { prepareStateDir } from "../storage/state-dir.js";
 import { StateDirLock } from "../storage/state-dir-lock.js";
 import {
-  type AcceptedCertificate,
-  acceptCertificateGrant,
+  type CertificateWatchDeps,
+  certificateGrantCheck,
   describeCertificate,
+  loginModeChange,
   newDeviceKey,
-  storedCertificateInfo,
-  watchCertificate,
+  withCertificateWatch,
 } from "../tls/client-certificate.js";
 import { errorMessage } from "../util/errors.js";
 import { sleep } from "../util/sleep.js";
@@ -43,17 +43,6 @@ export function generatePassword(): string {
   return randomBytes(24).toString("base64url");
 }
 
-/** Why stored credentials of the other login mode cannot be used, or undefined when they can. */
-function modeSwitch(credentials: StoredCredentials, mutual: boolean): string | undefined {
-  if (mutual && credentials.tls === undefined)
-    return "CYBUS_USE_MUTUAL_TLS is on but the stored credentials are a password; registering anew with a device key and a certificate request";
-  if (mutual && credentials.status === "granted" && credentials.tls?.certificate === undefined)
-    return "The stored mutual-TLS credentials hold no certificate; registering anew with a new device key";
-  if (!mutual && credentials.tls !== undefined)
-    return "CYBUS_USE_MUTUAL_TLS is off but the stored credentials are a client certificate; registering anew with a password";
-  return undefined;
-}
-
 /**
  * The orchestrator: owns the lifecycle, the state directory and the credentials, and runs
  * registration and the MQTT session in turn. Constructing it does no I/O; `open()` takes the state
@@ -71,6 +60,7 @@ export class Agent {
   /** One child logger per subsystem, keyed `component`, so the journal can be filtered by it. */
   private readonly log: Logger;
   private readonly storageLog: Logger;
+  private readonly certificateWatch: Omit<CertificateWatchDeps, "info" | "logger">;
 
   constructor(private readonly deps: AgentDeps) {
     const { config } = deps;
@@ -93,6 +83,12 @@ export class Agent {
       lifecycle: this.lifecycle,
       logger: deps.logger.child({ component: "registration" }),
     });
+    this.certificateWatch = {
+      warningDays: config.tls.certWarningDays,
+      now: deps.now ?? Date.now,
+      sleep: deps.sleep ?? sleep,
+      ...(deps.clockSynchronized === undefined ? {} : { clockSynchronized: deps.clockSynchronized }),
+    };
     this.session = new MqttSession({
       ...deps,
       lifecycle: this.lifecycle,
@@ -204,7 +200,7 @@ export class Agent {
         );
         credentials = undefined;
       }
-      const switched = credentials === undefined ? undefined : modeSwitch(credentials, config.tls.mutual);
+      const switched = credentials && loginModeChange(credentials, config.tls.mutual);
       if (switched !== undefined) {
         logger.warn({ username: config.username }, switched);
         credentials = undefined;
@@ -219,22 +215,13 @@ export class Agent {
       this.lifecycle.setUsername(credentials.username);
 
       if (credentials.status === "pending") {
-        const pending = credentials;
-        let accepted: AcceptedCertificate | undefined;
-        const accept = (body: string) => {
-          accepted = acceptCertificateGrant(body, pending);
-          return accepted.ok ? undefined : accepted.reason;
-        };
-        const grant = await this.registration.run(
-          credentials,
-          freshlyGenerated,
-          signal,
-          credentials.tls === undefined ? undefined : accept,
-        );
+        const check = certificateGrantCheck(credentials);
+        const grant = await this.registration.run(credentials, freshlyGenerated, signal, check.accept);
         if (grant === undefined) continue;
-        store.markGranted(accepted?.ok ? accepted : undefined);
+        const certificate = check.accepted();
+        store.markGranted(certificate);
         credentials = store.load() ?? credentials;
-        if (accepted?.ok) logger.info(`Client certificate stored: ${describeCertificate(accepted.info)}`);
+        if (certificate) logger.info(`Client certificate stored: ${describeCertificate(certificate.info)}`);
       } else {
         logger.info(
           { username: credentials.username },
@@ -242,41 +229,14 @@ export class Agent {
         );
       }
 
-      const end = await this.runSession(credentials, signal);
+      const granted = credentials;
+      const end = await withCertificateWatch(
+        granted,
+        (phase) => this.session.run(granted, phase),
+        { ...this.certificateWatch, logger },
+        signal,
+      );
       if (end !== "stopped") store.discard();
     }
-  }
-
-  /** The MQTT session, beside the certificate's expiry watch with mutual TLS. */
-  private async runSession(
-    credentials: StoredCredentials,
-    signal: AbortSignal,
-  ): Promise<"stopped" | "credentials-rejected" | "certificate-expired"> {
-    const info = storedCertificateInfo(credentials);
-    if (info === undefined) return this.session.run(credentials, signal);
-    const { config } = this.deps;
-    this.log.info(`Logging in with the client certificate: ${describeCertificate(info)}`);
-    const watchStop = new AbortController();
-    const session = new AbortController();
-    const watch = watchCertificate(
-      {
-        info,
-        warningDays: config.tls.certWarningDays,
-        logger: this.log,
-        now: this.deps.now ?? Date.now,
-        sleep: this.deps.sleep ?? sleep,
-        ...(this.deps.clockSynchronized === undefined
-          ? {}
-          : { clockSynchronized: this.deps.clockSynchronized }),
-      },
-      AbortSignal.any([signal, watchStop.signal]),
-    ).then((result) => {
-      if (result === "expired") session.abort();
-      return result;
-    });
-    const end = await this.session.run(credentials, AbortSignal.any([signal, session.signal]));
-    watchStop.abort();
-    if ((await watch) === "expired" && !signal.aborted) return "certificate-expired";
-    return end;
   }
 }

@@ -39,6 +39,62 @@ export function acceptCertificateGrant(body: string, credentials: StoredCredenti
   };
 }
 
+/**
+ * The check a registration runs on a grant with mutual TLS (see Registration.run's `accept`), and
+ * the certificate it accepted, to be stored with the grant. Without a device key, no check.
+ */
+export function certificateGrantCheck(credentials: StoredCredentials): {
+  accept: ((body: string) => string | undefined) | undefined;
+  accepted: () => { certificate: string; chain: string | undefined; info: CertificateInfo } | undefined;
+} {
+  if (credentials.tls === undefined) return { accept: undefined, accepted: () => undefined };
+  let last: AcceptedCertificate | undefined;
+  return {
+    accept: (body) => {
+      last = acceptCertificateGrant(body, credentials);
+      return last.ok ? undefined : last.reason;
+    },
+    accepted: () => (last?.ok ? last : undefined),
+  };
+}
+
+/** Why stored credentials of the other login mode cannot be used (one log line), or undefined. */
+export function loginModeChange(credentials: StoredCredentials, mutual: boolean): string | undefined {
+  if (mutual && credentials.tls === undefined)
+    return "CYBUS_USE_MUTUAL_TLS is on but the stored credentials are a password; registering anew with a device key and a certificate request";
+  if (mutual && credentials.status === "granted" && credentials.tls?.certificate === undefined)
+    return "The stored mutual-TLS credentials hold no certificate; registering anew with a new device key";
+  if (!mutual && credentials.tls !== undefined)
+    return "CYBUS_USE_MUTUAL_TLS is off but the stored credentials are a client certificate; registering anew with a password";
+  return undefined;
+}
+
+/**
+ * Runs an MQTT session and, with a client certificate, its expiry watch beside it: an expired
+ * certificate ends the session with "certificate-expired", so the caller registers anew.
+ */
+export async function withCertificateWatch<End extends string>(
+  credentials: StoredCredentials,
+  session: (signal: AbortSignal) => Promise<End>,
+  deps: Omit<CertificateWatchDeps, "info">,
+  signal: AbortSignal,
+): Promise<End | "certificate-expired"> {
+  const info = storedCertificateInfo(credentials);
+  if (info === undefined) return session(signal);
+  deps.logger.info(`Logging in with the client certificate: ${describeCertificate(info)}`);
+  const watchStop = new AbortController();
+  const expired = new AbortController();
+  const watch = watchCertificate({ ...deps, info }, AbortSignal.any([signal, watchStop.signal])).then(
+    (result) => {
+      if (result === "expired") expired.abort();
+      return result;
+    },
+  );
+  const end = await session(AbortSignal.any([signal, expired.signal]));
+  watchStop.abort();
+  return (await watch) === "expired" && !signal.aborted ? "certificate-expired" : end;
+}
+
 /** The stored certificate's details, or undefined (none yet, or unreadable). */
 export function storedCertificateInfo(
   credentials: StoredCredentials | undefined,
