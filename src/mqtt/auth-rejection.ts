@@ -1,4 +1,5 @@
-import { certificateRefusal, loginRejection } from "./client.js";
+import { loginRejection } from "./client.js";
+import { certificateRefusal } from "./client-certificate.js";
 
 /** A CONNACK that refuses the login, or a TLS alert that refuses the client certificate. */
 export function isAuthRejection(error: unknown): boolean {

@@ -8,13 +8,8 @@ import { errorMessage } from "../util/errors.js";
 import { describeNetworkError } from "../util/network-error.js";
 import { sleep } from "../util/sleep.js";
 import { AuthRejectionTracker, isAuthRejection } from "./auth-rejection.js";
-import {
-  brokerUrl,
-  clientCertificateOf,
-  clientOptions,
-  connectMqtt,
-  type MqttClientFactory,
-} from "./client.js";
+import { brokerUrl, clientOptions, connectMqtt, type MqttClientFactory } from "./client.js";
+import { clientCertificateOf } from "./client-certificate.js";
 
 /** [ours] Retained payloads on `<prefix>/status` (protocol contract §8). */
 export const STATUS_ONLINE = "online";

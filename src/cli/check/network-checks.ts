@@ -7,13 +7,12 @@ import { type AgentConfig, hostForUrl } from "../../config/config.js";
 import type { HttpProxy } from "../../config/proxy.js";
 import {
   brokerUrl,
-  certificateRefusal,
-  clientCertificateOf,
   clientOptions,
   connectMqtt,
   loginRejection,
   type MqttClientFactory,
 } from "../../mqtt/client.js";
+import { certificateRefusal, clientCertificateOf } from "../../mqtt/client-certificate.js";
 import {
   describeProxyError,
   type ProxyConnectEvent,
