@@ -90,48 +90,64 @@ describe.skipIf(mosquitto === undefined && !process.env.CI)("mutual TLS against 
     expect(storedCredentials(stateDir)?.tls?.privateKey).not.toBe(first?.privateKey);
   });
 
-  it("a certificate from a CA the broker does not trust is refused with unknown_ca, counted as a rejection", async () => {
-    if (mosquitto === undefined) throw new Error("mosquitto is not installed (apt-get install mosquitto)");
-    const files = certificateFiles();
-    const broker = await Mosquitto.startMutualTls(mosquitto, {
-      ca: files.caFile,
-      cert: files.serverCertFile,
-      key: files.serverKeyFile,
-    });
-    brokers.push(broker);
-    // Granted credentials whose certificate the other CA signed: no registration, straight to the broker.
-    const otherCa = TestCa.fromFiles(
-      files.otherCaFile,
-      files.otherCaFile.replace(/other-ca\.pem$/, "other-ca-key.pem"),
-    );
-    const key = newDeviceKey("ec-p256", "gw-mosq-foreign");
-    const csr = checkCsr(key.csr);
-    if (!csr.ok) throw new Error(csr.error);
-    const stateDir = newStateDir();
-    prepareStateDir(stateDir);
-    const store = CredentialStore.open(stateDir);
-    store.saveNew("gw-mosq-foreign", "a-password-of-the-test", key);
-    store.markGranted({ certificate: otherCa.issue(csr).pem, chain: undefined });
-    store.close();
-    const agent = startAgent(
-      {
-        ...FAST_TIMINGS,
-        CYBUS_AGENT_NAME: "gw-mosq-foreign",
-        CYBUS_MQTT_HOST: "127.0.0.1",
-        CYBUS_MQTT_SCHEME: "mqtts",
-        CYBUS_MQTT_PORT: String(broker.port),
-        CW_AGENT_CA_FILE: files.caFile,
-        // Nothing listens here: a registration attempt would show up as a failure in the log.
-        CW_AGENT_REGISTRY_URL: "http://127.0.0.1:9",
-        CYBUS_USE_MUTUAL_TLS: "true",
-      },
-      stateDir,
-    );
-    agent.rememberSecret();
-    started.push(agent);
-    const refused = await agent.waitForMessage("Broker rejected the credentials");
-    expect(refused.msg).toMatch(/unknown ca/);
-    expect(refused.rejections).toBe(1);
-    expect(agent.lines.some((line) => line.msg.includes("Asking for Connectware registration"))).toBe(false);
-  });
+  it.each([
+    ["from a CA the broker does not trust", "unknown_ca", /unknown ca/],
+    ["that has expired", "certificate_expired", /certificate expired/],
+  ] as const)(
+    "a certificate %s is refused with %s, counted as a rejection",
+    async (what, _alert, message) => {
+      if (mosquitto === undefined) throw new Error("mosquitto is not installed (apt-get install mosquitto)");
+      const files = certificateFiles();
+      const broker = await Mosquitto.startMutualTls(mosquitto, {
+        ca: files.caFile,
+        cert: files.serverCertFile,
+        key: files.serverKeyFile,
+      });
+      brokers.push(broker);
+      // Granted credentials with such a certificate: no registration, straight to the broker.
+      const foreign = what.startsWith("from");
+      const signer = foreign
+        ? TestCa.fromFiles(files.otherCaFile, files.otherCaFile.replace(/other-ca\.pem$/, "other-ca-key.pem"))
+        : sim.testCa;
+      const username = foreign ? "gw-mosq-foreign" : "gw-mosq-expired";
+      const key = newDeviceKey("ec-p256", username);
+      const csr = checkCsr(key.csr);
+      if (!csr.ok) throw new Error(csr.error);
+      const now = Date.now();
+      const certificate = signer.issue(
+        csr,
+        foreign
+          ? {}
+          : { notBefore: new Date(now - 2 * 60 * 60 * 1000), notAfter: new Date(now - 60 * 60 * 1000) },
+      ).pem;
+      const stateDir = newStateDir();
+      prepareStateDir(stateDir);
+      const store = CredentialStore.open(stateDir);
+      store.saveNew(username, "a-password-of-the-test", key);
+      store.markGranted({ certificate, chain: undefined });
+      store.close();
+      const agent = startAgent(
+        {
+          ...FAST_TIMINGS,
+          CYBUS_AGENT_NAME: username,
+          CYBUS_MQTT_HOST: "127.0.0.1",
+          CYBUS_MQTT_SCHEME: "mqtts",
+          CYBUS_MQTT_PORT: String(broker.port),
+          CW_AGENT_CA_FILE: files.caFile,
+          // Nothing listens here: a registration attempt would show up as a failure in the log.
+          CW_AGENT_REGISTRY_URL: "http://127.0.0.1:9",
+          CYBUS_USE_MUTUAL_TLS: "true",
+        },
+        stateDir,
+      );
+      agent.rememberSecret();
+      started.push(agent);
+      const refused = await agent.waitForMessage("Broker rejected the credentials");
+      expect(refused.msg).toMatch(message);
+      expect(refused.rejections).toBe(1);
+      expect(agent.lines.some((line) => line.msg.includes("Asking for Connectware registration"))).toBe(
+        false,
+      );
+    },
+  );
 });
