@@ -62,8 +62,8 @@ export function certificateGrantCheck(credentials: StoredCredentials): {
 export function loginModeChange(credentials: StoredCredentials, mutual: boolean): string | undefined {
   if (mutual && credentials.tls === undefined)
     return "CYBUS_USE_MUTUAL_TLS is on but the stored credentials are a password; registering anew with a device key and a certificate request";
-  if (mutual && credentials.status === "granted" && credentials.tls?.certificate === undefined)
-    return "The stored mutual-TLS credentials hold no certificate; registering anew with a new device key";
+  if (mutual && credentials.status === "granted" && storedCertificateInfo(credentials) === undefined)
+    return "The stored mutual-TLS credentials hold no readable certificate; registering anew with a new device key";
   if (!mutual && credentials.tls !== undefined)
     return "CYBUS_USE_MUTUAL_TLS is off but the stored credentials are a client certificate; registering anew with a password";
   return undefined;
