@@ -1,6 +1,6 @@
 import type { EventEmitter } from "node:events";
 import { createServer as createNetServer, type Server } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
+import { createServer as createTlsServer, type SecureContextOptions, type TLSSocket } from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { SocketTracker } from "./http-util.js";
 import { closeServer, listen } from "./listen.js";
@@ -29,8 +29,27 @@ export interface SimulatedBrokerOptions {
   mqttPort: number;
   mqttsPort: number;
   serverKeyPair: KeyPair;
+  /**
+   * PEM CA whose client certificates the MQTTS listener requires (mutual TLS); the Common Name is
+   * the user. Unset: no client certificates are asked for, and users log in with passwords.
+   */
+  clientCa?: string;
   state: RegistryState;
   log: (message: string) => void;
+}
+
+/** The Common Name (the user) and serial of the verified client certificate on this connection, if any. */
+function certificateUser(client: Client): { username: string; serial: string } | undefined {
+  const socket = client.conn as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== "function" || socket.authorized !== true) return undefined;
+  const certificate = socket.getPeerCertificate();
+  const cn = certificate.subject?.CN;
+  const username = typeof cn === "string" ? cn : Array.isArray(cn) ? cn[0] : undefined;
+  return username === undefined ? undefined : { username, serial: normalSerial(certificate.serialNumber) };
+}
+
+function normalSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^(00)+(?=.)/, "");
 }
 
 function refusal(returnCode: 4 | 5, message: string): AuthenticateError {
@@ -49,6 +68,7 @@ export class SimulatedBroker {
   private readonly sessions = new Set<Client>();
   private readonly retainedPayloads = new Map<string, Buffer>();
   private connectsToReject = 0;
+  private readonly revokedSerials = new Set<string>();
   private plainPort: number;
   private tlsPort: number;
 
@@ -59,10 +79,7 @@ export class SimulatedBroker {
     this.plainPort = options.mqttPort;
     this.tlsPort = options.mqttsPort;
     this.netServer = createNetServer(aedes.handle);
-    this.tlsServer = createTlsServer(
-      { cert: options.serverKeyPair.cert, key: options.serverKeyPair.key },
-      aedes.handle,
-    );
+    this.tlsServer = createTlsServer(this.secureContextOptions(), aedes.handle);
     this.netServer.on("connection", this.netSockets.track);
     this.tlsServer.on("connection", this.tlsSockets.track);
   }
@@ -148,6 +165,26 @@ export class SimulatedBroker {
     return dropped;
   }
 
+  /**
+   * Revokes client certificates by serial (hex): their CONNECTs are refused with "not authorized".
+   * A Node TLS server ends a handshake with a refused certificate without a TLS alert, so the
+   * alert itself is tested against Mosquitto with a CRL.
+   */
+  revokeSerials(serials: readonly string[]): void {
+    for (const serial of serials) this.revokedSerials.add(normalSerial(serial));
+  }
+
+  private secureContextOptions(): SecureContextOptions & {
+    requestCert?: boolean;
+    rejectUnauthorized?: boolean;
+  } {
+    const { serverKeyPair, clientCa } = this.options;
+    const base = { cert: serverKeyPair.cert, key: serverKeyPair.key };
+    if (clientCa === undefined) return base;
+    // Like Connectware's broker on 8883: at most TLS 1.2, only certificates of the trusted CA.
+    return { ...base, ca: clientCa, requestCert: true, rejectUnauthorized: true, maxVersion: "TLSv1.2" };
+  }
+
   rejectNextConnects(count: number): void {
     this.connectsToReject = Math.max(0, Math.floor(count));
   }
@@ -190,6 +227,22 @@ export class SimulatedBroker {
       this.connectsToReject -= 1;
       this.options.log(`MQTT CONNECT of "${username ?? ""}" rejected on purpose (transient rejection)`);
       done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+      return;
+    }
+    const peer = this.options.clientCa === undefined ? undefined : certificateUser(client);
+    if (peer !== undefined) {
+      if (this.revokedSerials.has(peer.serial)) {
+        this.options.log(`MQTT CONNECT of "${peer.username}" refused: its certificate is revoked`);
+        done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+      } else if (this.options.state.handleCertificateLogin(peer.username) === "accepted") {
+        this.usernameOfClient.set(client, peer.username);
+        this.permissionsAtConnect.set(client, this.options.state.userPermissions(peer.username) ?? []);
+        this.options.log(`MQTT client "${client.id}" connected as "${peer.username}" (client certificate)`);
+        done(null, true);
+      } else {
+        this.options.log(`MQTT CONNECT with a certificate for unknown "${peer.username}" refused`);
+        done(refusal(CONNACK_NOT_AUTHORIZED, "not authorized"), false);
+      }
       return;
     }
     if (username === undefined || password === undefined) {

@@ -36,6 +36,8 @@ ${(Object.keys(PORT_SOURCES) as PortName[])
   --unlock-window-ms <ms>          how long an unlock lasts (CW_SIM_UNLOCK_WINDOW_MS, default 300000)
   --unlocked                       start with the registry unlocked (CW_SIM_UNLOCKED=1)
   --quiet                          do not log simulator events (CW_SIM_QUIET=1)
+  --client-certificates            MQTTS requires client certificates from the test CA, CN = user
+                                   (mutual TLS; CW_SIM_CLIENT_CERTIFICATES=1)
   -h, --help                       show this help`;
 
 export class MainUsageError extends Error {}
@@ -81,7 +83,7 @@ export function parseMainOptions(argv: readonly string[], env: NodeJS.ProcessEnv
       if (value === undefined) throw new MainUsageError(`${name} needs a value`);
       if (inlineValue === undefined) index += 1;
       flags.set(name, value);
-    } else if (["--unlocked", "--quiet", "--help", "-h"].includes(argument)) {
+    } else if (["--unlocked", "--quiet", "--client-certificates", "--help", "-h"].includes(argument)) {
       switches.add(argument === "-h" ? "--help" : argument);
     } else {
       throw new MainUsageError(`unknown argument ${argument}`);
@@ -113,6 +115,7 @@ export function parseMainOptions(argv: readonly string[], env: NodeJS.ProcessEnv
       host: flags.get("--host") ?? (env.CW_SIM_HOST?.trim() || "127.0.0.1"),
       ...ports,
       unlockWindowMs,
+      clientCertificates: switches.has("--client-certificates") || isTruthy(env.CW_SIM_CLIENT_CERTIFICATES),
     },
     startUnlocked: switches.has("--unlocked") || isTruthy(env.CW_SIM_UNLOCKED),
     quiet: switches.has("--quiet") || isTruthy(env.CW_SIM_QUIET),

@@ -22,6 +22,7 @@ export function repositoryRoot(startUrl: string = import.meta.url): string {
 
 export interface CertificateFiles {
   caFile: string;
+  caKeyFile: string;
   serverCertFile: string;
   serverKeyFile: string;
   otherCaFile: string;
@@ -33,6 +34,7 @@ export function certificateFiles(): CertificateFiles {
   const directory = join(repositoryRoot(), "scripts", "connectware-sim", "certs");
   return {
     caFile: join(directory, "ca.pem"),
+    caKeyFile: join(directory, "ca-key.pem"),
     serverCertFile: join(directory, "server.pem"),
     serverKeyFile: join(directory, "server-key.pem"),
     otherCaFile: join(directory, "other-ca.pem"),

@@ -29,7 +29,7 @@ export interface RegisterRequestBody {
   password: string;
   context?: Record<string, unknown>;
   permissions?: MqttPermission[];
-  /** accepted and ignored: the simulator does not sign certificates */
+  /** PEM PKCS#10; its Common Name must equal the username, and the 201 body carries the signed certificate */
   csr?: string;
 }
 
@@ -111,8 +111,13 @@ export function validateRegisterBody(value: unknown): ValidationResult {
   return { ok: true, body };
 }
 
-export function createdBody(username: string, permissions: readonly unknown[]): unknown {
-  return { username, permissions };
+/** [ours] With a CSR, the signed certificate is `certificate` and the issuing CA `ca` (both PEM). */
+export function createdBody(
+  username: string,
+  permissions: readonly unknown[],
+  signed?: { certificate: string; ca: string },
+): unknown {
+  return signed === undefined ? { username, permissions } : { username, permissions, ...signed };
 }
 
 export function pendingBody(pairingId: string): unknown {

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { expectedPairingId } from "./pairing-id.js";
+import { expectedKeyPairingId, expectedPairingId } from "./pairing-id.js";
 import { type MqttPermission, validatePermissions } from "./protocol.js";
 
 export type RequestStatus = "pending" | "granted" | "denied";
@@ -125,6 +125,8 @@ export class RegistryState {
     password: string,
     context: unknown,
     permissions: MqttPermission[] | undefined,
+    /** DER SubjectPublicKeyInfo of the CSR's key, when the request carried one (mutual TLS) */
+    publicKeyInfo?: Buffer,
   ): RestOutcome {
     const user = this.users.get(username);
     if (user !== undefined) {
@@ -146,10 +148,15 @@ export class RegistryState {
     if (!this.isUnlocked()) {
       return { status: 423 };
     }
-    const request = this.recordNewRequest(username, password, "rest", now);
+    const request = this.recordNewRequest(username, password, "rest", now, publicKeyInfo);
     request.context = context;
     request.permissions = permissions ?? [];
     return { status: 202, pairingId: request.pairingId };
+  }
+
+  /** A CONNECT with a client certificate the TLS layer verified: its Common Name is the user. */
+  handleCertificateLogin(username: string): "accepted" | "unknown-user" {
+    return this.users.has(username) ? "accepted" : "unknown-user";
   }
 
   /** The implicit flow: a CONNECT with credentials that are not a user yet. */
@@ -177,11 +184,15 @@ export class RegistryState {
     password: string,
     via: RequestChannel,
     now: number,
+    publicKeyInfo?: Buffer,
   ): StoredRequest {
     const request: StoredRequest = {
       username,
       password,
-      pairingId: expectedPairingId(username, password),
+      pairingId:
+        publicKeyInfo === undefined
+          ? expectedPairingId(username, password)
+          : expectedKeyPairingId(username, publicKeyInfo),
       status: "pending",
       via,
       requestCount: 1,

@@ -1,9 +1,10 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { Server } from "node:net";
+import { type CsrCheck, checkCsr, type IssuedCertificate, type TestCa } from "./ca.js";
 import { parseJson, readBody, SocketTracker, sendJson } from "./http-util.js";
 import { closeServer, listen } from "./listen.js";
-import { expectedPairingId } from "./pairing-id.js";
+import { expectedKeyPairingId, expectedPairingId } from "./pairing-id.js";
 import type { KeyPair } from "./paths.js";
 import {
   conflictBody,
@@ -79,13 +80,18 @@ function identityOf(body: Buffer | undefined): CallerIdentity {
   if (!parsed.ok || typeof parsed.value !== "object" || parsed.value === null) {
     return { username: "", pairingId: undefined };
   }
-  const { username, password } = parsed.value as Record<string, unknown>;
+  const { username, password, csr } = parsed.value as Record<string, unknown>;
+  const csrCheck = typeof csr === "string" ? checkCsr(csr) : undefined;
   return {
     username: typeof username === "string" ? username : "",
     pairingId:
-      typeof username === "string" && typeof password === "string"
-        ? expectedPairingId(username, password)
-        : undefined,
+      typeof username !== "string"
+        ? undefined
+        : csrCheck?.ok
+          ? expectedKeyPairingId(username, csrCheck.publicKeyInfo)
+          : typeof password === "string"
+            ? expectedPairingId(username, password)
+            : undefined,
   };
 }
 
@@ -96,6 +102,12 @@ export interface RegistryServersOptions {
   serverKeyPair: KeyPair;
   untrustedKeyPair: KeyPair;
   state: RegistryState;
+  /** signs the CSRs of requests with mutual TLS */
+  ca: TestCa;
+  /** told about every certificate the registry signed */
+  onIssued: (username: string, issued: IssuedCertificate) => void;
+  /** how long signed certificates are valid (ms from now); default a year */
+  certificateLifetimeMs: () => number | undefined;
   /** where the `redirect` misbehaviour sends clients */
   redirectTarget: () => string;
   log: (message: string) => void;
@@ -258,13 +270,56 @@ export class RegistryServers {
       sendJson(response, 400, { error: validation.error, field: validation.field });
       return;
     }
-    const { username, password, context, permissions } = validation.body;
-    const outcome = this.options.state.handleRestRegistration(username, password, context, permissions);
+    const { username, password, context, permissions, csr } = validation.body;
+    let csrCheck: CsrCheck | undefined;
+    if (csr !== undefined) {
+      csrCheck = checkCsr(csr);
+      const error = !csrCheck.ok
+        ? csrCheck.error
+        : csrCheck.commonName !== username
+          ? `the csr's Common Name (${csrCheck.commonName.slice(0, 64)}) must equal the username`
+          : undefined;
+      if (error !== undefined) {
+        this.record(identity, 400);
+        sendJson(response, 400, { error, field: "csr" });
+        return;
+      }
+    }
+    const signedKey = csrCheck?.ok ? csrCheck : undefined;
+    const outcome = this.options.state.handleRestRegistration(
+      username,
+      password,
+      context,
+      permissions,
+      signedKey?.publicKeyInfo,
+    );
     this.record(identity, outcome.status);
     switch (outcome.status) {
-      case 201:
-        sendJson(response, 201, createdBody(outcome.username, outcome.permissions));
+      case 201: {
+        if (signedKey === undefined) {
+          sendJson(response, 201, createdBody(outcome.username, outcome.permissions));
+          return;
+        }
+        const lifetimeMs = this.options.certificateLifetimeMs();
+        const now = Date.now();
+        const issued = this.options.ca.issue(
+          signedKey,
+          lifetimeMs === undefined
+            ? {}
+            : { notBefore: new Date(now - 60 * 60 * 1000), notAfter: new Date(now + lifetimeMs) },
+        );
+        this.options.onIssued(outcome.username, issued);
+        this.options.log(`signed a client certificate for "${outcome.username}" (serial ${issued.serial})`);
+        sendJson(
+          response,
+          201,
+          createdBody(outcome.username, outcome.permissions, {
+            certificate: issued.pem,
+            ca: this.options.ca.certificatePem,
+          }),
+        );
         return;
+      }
       case 202:
         sendJson(response, 202, pendingBody(outcome.pairingId));
         return;

@@ -1,5 +1,6 @@
 import { AdminServer, REDIRECT_TARGET_PATH } from "./admin-http.js";
 import { SimulatedBroker } from "./broker.js";
+import { TestCa } from "./ca.js";
 import { connectableHost, urlHost } from "./http-util.js";
 import { certificateFiles, loadKeyPair } from "./paths.js";
 import { DEFAULT_UNLOCK_WINDOW_MS } from "./protocol.js";
@@ -28,6 +29,18 @@ export interface SimulatorOptions {
   unlockWindowMs?: number;
   /** default: silent */
   log?: (message: string) => void;
+  /**
+   * default false; the MQTTS listener requires client certificates from the test CA (mutual TLS),
+   * the Common Name naming the user, as Connectware's broker does on 8883 for certificate users
+   */
+  clientCertificates?: boolean;
+}
+
+/** A client certificate the registry signed. */
+export interface IssuedCertificateView {
+  username: string;
+  serial: string;
+  notAfter: Date;
 }
 
 /** A request that arrived at the admin server's redirect target (see the `redirect` misbehaviour). */
@@ -104,6 +117,16 @@ export interface ConnectwareSimulator {
   /** listens again on the same ports */
   startBroker(): Promise<void>;
   isBrokerRunning(): boolean;
+  /** every client certificate the registry signed, in order */
+  issuedCertificates(): IssuedCertificateView[];
+  /** revokes a user's client certificates: the broker refuses their CONNECTs (not authorized) */
+  revokeCertificatesOf(username: string): void;
+  /** the CRL of the test CA with every revoked certificate (PEM) */
+  crl(): string;
+  /** validity of the certificates signed from now on, from their signing; undefined: a year */
+  setCertificateLifetime(ms: number | undefined): void;
+  /** the test CA that signs client certificates */
+  readonly testCa: TestCa;
   /** last retained payload on a topic, as a string, or undefined */
   retained(topic: string): string | undefined;
   /** requests that followed the `redirect` misbehaviour to the admin server */
@@ -119,6 +142,9 @@ class Simulator implements ConnectwareSimulator {
   private admin!: AdminServer;
   private adminPort = 0;
   private closing: Promise<void> | undefined;
+  readonly issued: IssuedCertificateView[] = [];
+  private readonly revoked = new Set<string>();
+  certificateLifetimeMs: number | undefined;
 
   constructor(
     readonly host: string,
@@ -126,6 +152,7 @@ class Simulator implements ConnectwareSimulator {
     private readonly registry: RegistryServers,
     private readonly broker: SimulatedBroker,
     files: { caFile: string; otherCaFile: string },
+    readonly testCa: TestCa,
   ) {
     this.caFile = files.caFile;
     this.otherCaFile = files.otherCaFile;
@@ -236,6 +263,23 @@ class Simulator implements ConnectwareSimulator {
     return this.broker.retained(topic);
   }
 
+  issuedCertificates(): IssuedCertificateView[] {
+    return this.issued.map((entry) => ({ ...entry }));
+  }
+
+  revokeCertificatesOf(username: string): void {
+    for (const entry of this.issued) if (entry.username === username) this.revoked.add(entry.serial);
+    this.broker.revokeSerials([...this.revoked]);
+  }
+
+  crl(): string {
+    return this.testCa.crl([...this.revoked]);
+  }
+
+  setCertificateLifetime(ms: number | undefined): void {
+    this.certificateLifetimeMs = ms;
+  }
+
   redirectHits(): RedirectHit[] {
     return this.admin.redirectHits();
   }
@@ -277,6 +321,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Co
   const files = certificateFiles();
   const serverKeyPair = loadKeyPair(files.serverCertFile, files.serverKeyFile);
   const untrustedKeyPair = loadKeyPair(files.otherServerCertFile, files.otherServerKeyFile);
+  const testCa = TestCa.fromFiles(files.caFile, files.caKeyFile);
 
   let simulator: Simulator | undefined;
   let broker: SimulatedBroker | undefined;
@@ -290,6 +335,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Co
     serverKeyPair,
     untrustedKeyPair,
     state,
+    ca: testCa,
+    onIssued: (username, issued) =>
+      simulator?.issued.push({ username, serial: issued.serial, notAfter: issued.notAfter }),
+    certificateLifetimeMs: () => simulator?.certificateLifetimeMs,
     redirectTarget: () => simulator?.redirectTargetUrl() ?? "/",
     log,
   });
@@ -298,10 +347,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Co
     mqttPort: options.mqttPort ?? 0,
     mqttsPort: options.mqttsPort ?? 0,
     serverKeyPair,
+    ...(options.clientCertificates === true ? { clientCa: testCa.certificatePem } : {}),
     state,
     log,
   });
-  simulator = new Simulator(host, state, registry, broker, files);
+  simulator = new Simulator(host, state, registry, broker, files, testCa);
   try {
     await registry.start();
     await broker.start();

@@ -8,7 +8,16 @@ import { Registration } from "../registration/registration.js";
 import { CredentialStore } from "../storage/credential-store.js";
 import { prepareStateDir } from "../storage/state-dir.js";
 import { StateDirLock } from "../storage/state-dir-lock.js";
+import {
+  type CertificateWatchDeps,
+  certificateGrantCheck,
+  describeCertificate,
+  loginModeChange,
+  newDeviceKey,
+  withCertificateWatch,
+} from "../tls/client-certificate.js";
 import { errorMessage } from "../util/errors.js";
+import { sleep } from "../util/sleep.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -25,6 +34,8 @@ export interface AgentDeps {
   messages?: MessageHandler;
   /** Shown beside every state (see AgentStatus.notice). */
   notice?: string;
+  /** Whether the system clock is set from NTP (mutual TLS: expiry is judged only then). */
+  clockSynchronized?: () => Promise<boolean>;
 }
 
 /** 24 bytes from the CSPRNG: 192 bits, 32 URL-safe characters. */
@@ -49,6 +60,7 @@ export class Agent {
   /** One child logger per subsystem, keyed `component`, so the journal can be filtered by it. */
   private readonly log: Logger;
   private readonly storageLog: Logger;
+  private readonly certificateWatch: Omit<CertificateWatchDeps, "info" | "logger">;
 
   constructor(private readonly deps: AgentDeps) {
     const { config } = deps;
@@ -71,6 +83,12 @@ export class Agent {
       lifecycle: this.lifecycle,
       logger: deps.logger.child({ component: "registration" }),
     });
+    this.certificateWatch = {
+      warningDays: config.tls.certWarningDays,
+      now: deps.now ?? Date.now,
+      sleep: deps.sleep ?? sleep,
+      ...(deps.clockSynchronized === undefined ? {} : { clockSynchronized: deps.clockSynchronized }),
+    };
     this.session = new MqttSession({
       ...deps,
       lifecycle: this.lifecycle,
@@ -182,17 +200,28 @@ export class Agent {
         );
         credentials = undefined;
       }
+      const switched = credentials && loginModeChange(credentials, config.tls.mutual);
+      if (switched !== undefined) {
+        logger.warn({ username: config.username }, switched);
+        credentials = undefined;
+      }
       if (credentials === undefined) {
         // Persisted before the first request: a reboot while pending keeps the same pairing ID.
-        credentials = store.saveNew(config.username, generatePassword());
+        // With mutual TLS the device key goes into the same row, so the ID (derived from it) does too.
+        const key = config.tls.mutual ? newDeviceKey(config.tls.keyType, config.username) : undefined;
+        credentials = store.saveNew(config.username, generatePassword(), key);
         freshlyGenerated = true;
       }
       this.lifecycle.setUsername(credentials.username);
 
       if (credentials.status === "pending") {
-        const granted = await this.registration.run(credentials, freshlyGenerated, signal);
-        if (!granted) continue;
-        store.markGranted();
+        const check = certificateGrantCheck(credentials);
+        const grant = await this.registration.run(credentials, freshlyGenerated, signal, check.accept);
+        if (grant === undefined) continue;
+        const certificate = check.accepted();
+        store.markGranted(certificate);
+        credentials = store.load() ?? credentials;
+        if (certificate) logger.info(`Client certificate stored: ${describeCertificate(certificate.info)}`);
       } else {
         logger.info(
           { username: credentials.username },
@@ -200,8 +229,14 @@ export class Agent {
         );
       }
 
-      const end = await this.session.run(credentials, signal);
-      if (end === "credentials-rejected") store.discard();
+      const granted = credentials;
+      const end = await withCertificateWatch(
+        granted,
+        (phase) => this.session.run(granted, phase),
+        { ...this.certificateWatch, logger },
+        signal,
+      );
+      if (end !== "stopped") store.discard();
     }
   }
 }

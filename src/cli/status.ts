@@ -4,6 +4,7 @@ import type { LiveStatus } from "../control/index.js";
 import { EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK } from "../exit-codes.js";
 import { describeStatus } from "../lifecycle/lifecycle.js";
 import type { RecordedStatus, StoredCredentials } from "../storage/credential-store.js";
+import { type CertificateSummary, certificateSummary } from "../tls/client-certificate.js";
 import { errorCode, errorMessage } from "../util/errors.js";
 import { configOrExit, contactAgent, isLiveStatus } from "./context.js";
 import { readDatabase } from "./database.js";
@@ -33,6 +34,8 @@ export interface StatusReport {
   socket: string;
   /** Epoch ms the database row was written (stopped agent only). */
   recordedAt: number | null;
+  /** The client certificate with mutual TLS (from the database); null without one, or unreadable. */
+  certificate: CertificateSummary | null;
   warnings: string[];
 }
 
@@ -53,7 +56,10 @@ export async function statusCommand(
         output.err(`cw-agent: the agent refused the status request: ${errorOf(contact.answer)}`);
         return EXIT_FAILURE;
       }
-      report = fromAgent(contact.answer.status, contact.socket, now());
+      report = {
+        ...fromAgent(contact.answer.status, contact.socket, now()),
+        certificate: certificateOf(config),
+      };
     } else {
       report = fromDatabase(config, contact.sockets.join(" or "));
     }
@@ -92,8 +98,20 @@ function fromAgent(status: LiveStatus, socket: string, now: number): StatusRepor
     version: status.version,
     socket,
     recordedAt: null,
+    certificate: null,
     warnings: [],
   };
+}
+
+/** The client certificate as the database holds it; the agent may be running, so read-only. */
+function certificateOf(config: AgentConfig): CertificateSummary | null {
+  try {
+    return existsSync(config.stateDir)
+      ? (certificateSummary(readDatabase(config.stateDir).credentials) ?? null)
+      : null;
+  } catch {
+    return null; // not readable as this user: the rest of the status still is
+  }
 }
 
 function fromDatabase(config: AgentConfig, socket: string): StatusReport {
@@ -147,6 +165,7 @@ function fromDatabase(config: AgentConfig, socket: string): StatusReport {
     version: null,
     socket,
     recordedAt: recorded?.updatedAt ?? null,
+    certificate: certificateSummary(credentials) ?? null,
     warnings,
   };
 }
@@ -196,6 +215,12 @@ function formatReport(report: StatusReport, now: number): string {
       report.lastError === null
         ? undefined
         : `${report.lastError.message} (${formatMoment(report.lastError.at, now)})`,
+    ],
+    [
+      "certificate",
+      report.certificate === null
+        ? undefined
+        : `${report.certificate.subject}, issuer ${report.certificate.issuer}, serial ${report.certificate.serial}, notAfter ${report.certificate.notAfter}`,
     ],
     ["socket", report.socket],
   ]);

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import type { KeyType } from "../tls/device-key.js";
 import { ConfigError, type Env } from "./config-error.js";
 import { type ProxyRoute, proxyRoute } from "./proxy.js";
 import { parseSettings, SETTINGS, type SettingValues } from "./settings.js";
@@ -39,6 +40,10 @@ export interface AgentConfig {
     ca: string | undefined;
     caFile: string | undefined;
     trustAllCerts: boolean;
+    /** Mutual TLS: a device key and a client certificate instead of a password (CYBUS_USE_MUTUAL_TLS). */
+    mutual: boolean;
+    keyType: KeyType;
+    certWarningDays: number;
   };
   stateDir: string;
   topicPrefix: string;
@@ -110,6 +115,9 @@ export function agentConfigFrom(values: SettingValues<typeof SETTINGS>, env: Env
       ca: ca?.pem,
       caFile: ca?.path,
       trustAllCerts: values.CYBUS_TRUST_ALL_CERTS,
+      mutual: values.CYBUS_USE_MUTUAL_TLS,
+      keyType: values.CW_AGENT_KEY_TYPE,
+      certWarningDays: values.CW_AGENT_CERT_WARNING_DAYS,
     },
     stateDir: values.CW_AGENT_STATE_DIR,
     topicPrefix: values.CW_AGENT_TOPIC_PREFIX,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
+import { KEY_TYPES } from "../tls/device-key.js";
 import { errorCode } from "../util/errors.js";
 import { ConfigError, type Env } from "./config-error.js";
 
@@ -206,6 +207,38 @@ export const SETTINGS = {
     help: "Accept any server certificate. Development only: it opens the connection to interception, and the agent warns at every start.",
     defaultText: "false",
     parse: boolean(false),
+  },
+  CYBUS_USE_MUTUAL_TLS: {
+    group: "TLS",
+    help:
+      "Log in to the broker with a client certificate instead of a password: the agent makes a private key on " +
+      "the device, sends a certificate signing request (CN = the username) with its registration and stores the " +
+      "certificate Connectware signs. Needs CYBUS_MQTT_SCHEME=mqtts.",
+    defaultText: "false",
+    parse: (value, env, name) => {
+      const enabled = boolean(false)(value, env, name);
+      const scheme = rawValue(env, "CYBUS_MQTT_SCHEME")?.toLowerCase() ?? "mqtt";
+      if (enabled && scheme !== "mqtts") {
+        throw new ConfigError(
+          name,
+          value,
+          `false while CYBUS_MQTT_SCHEME=${scheme}: a client certificate needs TLS, so set CYBUS_MQTT_SCHEME=mqtts or turn mutual TLS off`,
+        );
+      }
+      return enabled;
+    },
+  },
+  CW_AGENT_KEY_TYPE: {
+    group: "TLS",
+    help: "Type of the device key made for mutual TLS: ec-p256, or rsa2048 for brokers that need RSA.",
+    defaultText: "ec-p256",
+    parse: oneOf(KEY_TYPES, "ec-p256"),
+  },
+  CW_AGENT_CERT_WARNING_DAYS: {
+    group: "TLS",
+    help: "With mutual TLS, a warning is logged once a day from this many days before the client certificate expires.",
+    defaultText: "30",
+    parse: integer(1, 365, 30, "days"),
   },
   CYBUS_LOG_LEVEL: {
     group: "Agent",

@@ -1,7 +1,9 @@
 import { loginRejection } from "./client.js";
+import { certificateRefusal } from "./client-certificate.js";
 
+/** A CONNACK that refuses the login, or a TLS alert that refuses the client certificate. */
 export function isAuthRejection(error: unknown): boolean {
-  return loginRejection(error) !== undefined;
+  return loginRejection(error) !== undefined || certificateRefusal(error) !== undefined;
 }
 
 /**

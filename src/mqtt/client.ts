@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { type AgentConfig, hostForUrl } from "../config/config.js";
+import type { ClientCertificate } from "./client-certificate.js";
 
 /** Builds an mqtt.js client; the session and `cw-agent check` take one so tests can hand in their own. */
 export type MqttClientFactory = (url: string, options: IClientOptions) => MqttClient;
@@ -19,9 +20,13 @@ export function clientOptions(
   config: AgentConfig,
   login: { clientId: string; username: string; password: string },
   extra: Pick<IClientOptions, "will" | "connectTimeout"> = {},
+  clientCertificate?: ClientCertificate,
 ): IClientOptions {
-  const options: IClientOptions = {
-    ...login,
+  const options: IClientOptions & { maxVersion?: "TLSv1.2" } = {
+    clientId: login.clientId,
+    username: login.username,
+    // With a client certificate the certificate is the credential; no password goes to the broker.
+    ...(clientCertificate === undefined ? { password: login.password } : {}),
     protocolVersion: 4,
     clean: true,
     keepalive: config.mqtt.keepaliveSeconds,
@@ -35,6 +40,13 @@ export function clientOptions(
     options.ca = config.tls.ca;
     options.rejectUnauthorized = !config.tls.trustAllCerts;
     if (isIP(config.mqtt.host) === 0) options.servername = config.mqtt.host;
+    if (clientCertificate !== undefined) {
+      options.key = clientCertificate.key;
+      options.cert = clientCertificate.cert;
+      // Connectware's broker takes client certificates with at most TLS 1.2; under 1.2 a refused
+      // certificate is also an alert during the handshake, not after it (see certificateRefusal).
+      options.maxVersion = "TLSv1.2";
+    }
   }
   return options;
 }

@@ -9,6 +9,7 @@ import { describeNetworkError } from "../util/network-error.js";
 import { sleep } from "../util/sleep.js";
 import { AuthRejectionTracker, isAuthRejection } from "./auth-rejection.js";
 import { brokerUrl, clientOptions, connectMqtt, type MqttClientFactory } from "./client.js";
+import { clientCertificateOf } from "./client-certificate.js";
 
 /** [ours] Retained payloads on `<prefix>/status` (protocol contract §8). */
 export const STATUS_ONLINE = "online";
@@ -146,6 +147,7 @@ export class MqttSession {
       config,
       { clientId: config.agentName, username: credentials.username, password: credentials.password },
       { will: { topic, payload: Buffer.from(STATUS_OFFLINE), qos: 1, retain: true } },
+      clientCertificateOf(credentials),
     );
     const messages = this.deps.messages;
 

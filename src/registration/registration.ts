@@ -8,6 +8,11 @@ import { sleep } from "../util/sleep.js";
 import { AGENT_VERSION } from "../version.js";
 import { type RegistrationOutcome, type RegistrationRequest, RegistryClient } from "./registry-client.js";
 
+/** What the registry answered with 201: with a CSR, the body carries the signed certificate. */
+export interface Grant {
+  readonly body: string;
+}
+
 export interface RegistrationDeps {
   config: AgentConfig;
   lifecycle: Lifecycle;
@@ -46,14 +51,17 @@ export class Registration {
   }
 
   /**
-   * Resolves true once the registry granted these credentials, false if `signal` aborted first.
-   * `freshlyGenerated` only changes the wording of the announcement (protocol contract §7).
+   * Resolves with the grant (the 201 body) once the registry granted these credentials, undefined
+   * if `signal` aborted first. `freshlyGenerated` only changes the wording of the announcement
+   * (protocol contract §7). `accept` may refuse a grant (mutual TLS: no usable certificate in it):
+   * its reason is logged as an error and the same request is sent again after a backoff.
    */
   async run(
     credentials: StoredCredentials,
     freshlyGenerated: boolean,
     signal: AbortSignal,
-  ): Promise<boolean> {
+    accept: (body: string) => string | undefined = () => undefined,
+  ): Promise<Grant | undefined> {
     const { config, lifecycle, logger } = this.deps;
     const registryHost = config.registry.baseUrl.host;
     const pairingId = credentials.pairingId;
@@ -92,16 +100,31 @@ export class Registration {
 
     while (!signal.aborted) {
       const outcome = await this.client.register(request, signal);
-      if (signal.aborted) return false;
-      const report = reportKey(outcome);
+      if (signal.aborted) return undefined;
+      const refused = outcome.kind === "granted" ? accept(outcome.body) : undefined;
+      const report = refused === undefined ? reportKey(outcome) : `refused:${refused}`;
       const changed = report !== lastReported;
       lastReported = report;
 
       let delayMs: number;
+      if (refused !== undefined) {
+        delayMs = backoff.next();
+        logger.error(
+          { username: credentials.username, pairingId, retryInMs: delayMs },
+          `Connectware granted the registration, but its answer is unusable: ${refused}; asking again`,
+        );
+        lifecycle.transition("registering", {
+          pairingId,
+          nextAttemptAt: this.now() + delayMs,
+          lastError: `unusable grant: ${refused}`,
+        });
+        await this.sleep(delayMs, signal);
+        continue;
+      }
       switch (outcome.kind) {
         case "granted":
           logger.info({ username: credentials.username, pairingId }, "Registration granted by Connectware");
-          return true;
+          return { body: outcome.body };
         case "pending":
           backoff.reset();
           delayMs = withJitter(config.registry.pendingPollMs, this.random);
@@ -153,7 +176,7 @@ export class Registration {
       }
       await this.sleep(delayMs, signal);
     }
-    return false;
+    return undefined;
   }
 
   private buildRequest(credentials: StoredCredentials): RegistrationRequest {
@@ -168,6 +191,7 @@ export class Registration {
         hostname: hostname(),
       },
       permissions: [{ resourceType: "mqtt", resource: `${config.topicPrefix}/#`, operation: "readWrite" }],
+      ...(credentials.tls === undefined ? {} : { csr: credentials.tls.csr }),
     };
   }
 }

@@ -23,10 +23,13 @@ export interface RegistrationRequest {
   password: string;
   context: { pairingId: string; agentVersion: string; hostname: string; [key: string]: unknown };
   permissions: { resourceType: "mqtt"; resource: string; operation: "read" | "write" | "readWrite" }[];
+  /** With mutual TLS: the PEM PKCS#10 request for the device key, CN = username (contract §2). */
+  csr?: string;
 }
 
 export type RegistrationOutcome =
-  | { kind: "granted" }
+  /** `body` is the 201 body (scrubbed of the password): with a CSR it carries the certificate. */
+  | { kind: "granted"; body: string }
   | { kind: "pending" }
   | { kind: "locked" }
   | { kind: "conflict"; serverMessage: string | undefined }
@@ -224,7 +227,7 @@ function interpret(
       if (typeof named === "string" && named !== username) {
         return { kind: "transient", reason: `201 for another username (${named.slice(0, 64)})` };
       }
-      return { kind: "granted" };
+      return { kind: "granted", body: response.body };
     }
     case 202:
       return { kind: "pending" };

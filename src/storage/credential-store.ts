@@ -9,14 +9,15 @@ import {
   statSync,
 } from "node:fs";
 import { join } from "node:path";
+import { publicKeyDer } from "../tls/device-key.js";
 import { errorMessage } from "../util/errors.js";
-import { pairingIdOf } from "./pairing-id.js";
+import { pairingIdOf, pairingIdOfKey } from "./pairing-id.js";
 import { openDatabase, prepare, type SqliteDatabase, type SqliteStatement } from "./sqlite.js";
 import { makeOwnerOnly } from "./state-dir.js";
 import { StatusRecord } from "./status-record.js";
 
 export const DATABASE_FILE = "cw-agent.db";
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 const SQLITE_MAGIC = "SQLite format 3\0";
 
 export interface StoredCredentials {
@@ -27,6 +28,18 @@ export interface StoredCredentials {
   readonly status: "pending" | "granted";
   readonly createdAt: number;
   readonly grantedAt: number | undefined;
+  /** Present with mutual TLS: the device key, its CSR and, once granted, the signed certificate. */
+  readonly tls?: StoredTls | undefined;
+}
+
+export interface StoredTls {
+  /** PKCS#8 PEM. Never logged, printed or sent anywhere. */
+  readonly privateKey: string;
+  readonly csr: string;
+  /** The signed client certificate (PEM), once the registry granted the request. */
+  readonly certificate: string | undefined;
+  /** CA certificates the registry sent along (PEM), if any. */
+  readonly chain: string | undefined;
 }
 
 export type { RecordedStatus } from "./status-record.js";
@@ -71,21 +84,30 @@ export class CredentialStore {
     private readonly database: SqliteDatabase,
     readonly path: string,
     private readonly now: () => number,
+    /** A v1 file seen read-only (the agent that migrates it has not run since the upgrade). */
+    v1 = false,
   ) {
     this.status = new StatusRecord(database, now);
+    const tlsColumns = v1
+      ? "NULL AS private_key, NULL AS csr, NULL AS certificate, NULL AS chain"
+      : "private_key, csr, certificate, chain";
     // Prepared once for the life of the store (see sqlite.ts for why nothing may become garbage).
     this.statements = {
       load: prepare(
         database,
-        "SELECT username, password, status, created_at, granted_at FROM credentials WHERE id = 1",
+        `SELECT username, password, status, created_at, granted_at, ${tlsColumns} FROM credentials WHERE id = 1`,
       ),
       saveNew: prepare(
         database,
-        "INSERT OR REPLACE INTO credentials (id, username, password, status, created_at, granted_at) VALUES (1, ?, ?, 'pending', ?, NULL)",
+        v1
+          ? "SELECT ?, ?, ?, ?, ?"
+          : "INSERT OR REPLACE INTO credentials (id, username, password, status, created_at, granted_at, private_key, csr, certificate, chain) VALUES (1, ?, ?, 'pending', ?, NULL, ?, ?, NULL, NULL)",
       ),
       markGranted: prepare(
         database,
-        "UPDATE credentials SET status = 'granted', granted_at = ? WHERE id = 1",
+        v1
+          ? "SELECT ?, ?, ?"
+          : "UPDATE credentials SET status = 'granted', granted_at = ?, certificate = ?, chain = ? WHERE id = 1",
       ),
       discard: prepare(database, "DELETE FROM credentials WHERE id = 1"),
       integrityCheck: prepare(database, "PRAGMA integrity_check").pluck(),
@@ -132,7 +154,7 @@ export class CredentialStore {
       database.close();
       throw new DatabaseFromNewerVersionError(path, version);
     }
-    return new CredentialStore(database, path, Date.now);
+    return new CredentialStore(database, path, Date.now, version < SCHEMA_VERSION);
   }
 
   load(): StoredCredentials | undefined {
@@ -143,35 +165,56 @@ export class CredentialStore {
           status: "pending" | "granted";
           created_at: number;
           granted_at: number | null;
+          private_key: string | null;
+          csr: string | null;
+          certificate: string | null;
+          chain: string | null;
         }
       | undefined;
     if (row === undefined) return undefined;
+    const tls: StoredTls | undefined =
+      row.private_key === null
+        ? undefined
+        : {
+            privateKey: row.private_key,
+            csr: row.csr ?? "",
+            certificate: row.certificate ?? undefined,
+            chain: row.chain ?? undefined,
+          };
     return {
       username: row.username,
       password: row.password,
-      pairingId: pairingIdOf(row.username, row.password),
+      pairingId: pairingIdFor(row.username, row.password, tls),
       status: row.status,
       createdAt: row.created_at,
       grantedAt: row.granted_at ?? undefined,
+      tls,
     };
   }
 
-  /** Persists newly generated credentials as pending, replacing any previous ones in one transaction. */
-  saveNew(username: string, password: string): StoredCredentials {
+  /**
+   * Persists newly generated credentials as pending, replacing any previous ones in one transaction;
+   * with mutual TLS the device key and its CSR go into the same row, before the first request.
+   */
+  saveNew(username: string, password: string, key?: { privateKey: string; csr: string }): StoredCredentials {
     const createdAt = this.now();
-    this.statements.saveNew.run(username, password, createdAt);
+    this.statements.saveNew.run(username, password, createdAt, key?.privateKey ?? null, key?.csr ?? null);
+    const tls: StoredTls | undefined =
+      key === undefined ? undefined : { ...key, certificate: undefined, chain: undefined };
     return {
       username,
       password,
-      pairingId: pairingIdOf(username, password),
+      pairingId: pairingIdFor(username, password, tls),
       status: "pending",
       createdAt,
       grantedAt: undefined,
+      tls,
     };
   }
 
-  markGranted(): void {
-    this.statements.markGranted.run(this.now());
+  /** Marks the credentials granted, with mutual TLS together with the certificate the registry signed. */
+  markGranted(certificate?: { certificate: string; chain: string | undefined }): void {
+    this.statements.markGranted.run(this.now(), certificate?.certificate ?? null, certificate?.chain ?? null);
   }
 
   discard(): void {
@@ -186,6 +229,12 @@ export class CredentialStore {
   close(): void {
     if (this.database.open) this.database.close();
   }
+}
+
+function pairingIdFor(username: string, password: string, tls: StoredTls | undefined): string {
+  return tls === undefined
+    ? pairingIdOf(username, password)
+    : pairingIdOfKey(username, publicKeyDer(tls.privateKey));
 }
 
 function schemaVersion(database: SqliteDatabase): number {
@@ -215,6 +264,13 @@ function migrate(database: SqliteDatabase, path: string): void {
           pid INTEGER NOT NULL,
           updated_at INTEGER NOT NULL
         );`),
+    // v2: mutual TLS. Existing password credentials keep NULL here and stay as they are.
+    (db) =>
+      db.exec(`
+        ALTER TABLE credentials ADD COLUMN private_key TEXT;
+        ALTER TABLE credentials ADD COLUMN csr TEXT;
+        ALTER TABLE credentials ADD COLUMN certificate TEXT;
+        ALTER TABLE credentials ADD COLUMN chain TEXT;`),
   ];
   for (let next = version; next < SCHEMA_VERSION; next++) {
     const step = migrations[next];

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { CredentialStore } from "../../src/storage/credential-store.js";
 import { scaled } from "../time-scale.js";
 
-const CLI = new URL("../../dist/src/cli.js", import.meta.url).pathname;
+export const CLI = new URL("../../dist/src/cli.js", import.meta.url).pathname;
 
 export interface LogLine {
   level: number;
@@ -122,9 +122,13 @@ export class AgentProcess {
   rememberSecret(): void {
     try {
       const store = CredentialStore.openReadOnly(this.stateDir);
-      const password = store?.load()?.password;
+      const credentials = store?.load();
       store?.close();
-      if (password) this.secretsSeen.add(password);
+      if (credentials?.password) this.secretsSeen.add(credentials.password);
+      // With mutual TLS the device key is a secret too: no line of its PEM may appear anywhere.
+      for (const line of credentials?.tls?.privateKey.split("\n") ?? []) {
+        if (line.length >= 40 && !line.startsWith("-----")) this.secretsSeen.add(line);
+      }
     } catch {
       // the database may be mid-creation; the next line will try again
     }

@@ -1,6 +1,10 @@
 import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, expect } from "vitest";
-import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
+import {
+  type ConnectwareSimulator,
+  type SimulatorOptions,
+  startSimulator,
+} from "../../scripts/connectware-sim/simulator.js";
 import { CredentialStore } from "../../src/storage/credential-store.js";
 import { scaled } from "../time-scale.js";
 import {
@@ -97,12 +101,15 @@ export interface AgentTestBed {
  * agent killed after each test, and no password of any agent in any output line.
  */
 export function agentTestBed(
-  options: { resetAfterEach?: (sim: ConnectwareSimulator) => Promise<void> | void } = {},
+  options: {
+    resetAfterEach?: (sim: ConnectwareSimulator) => Promise<void> | void;
+    simulator?: SimulatorOptions;
+  } = {},
 ) {
   let sim: ConnectwareSimulator | undefined;
   const agents: AgentProcess[] = [];
   beforeAll(async () => {
-    sim = await startSimulator();
+    sim = await startSimulator(options.simulator);
   });
   afterAll(async () => {
     await sim?.close();

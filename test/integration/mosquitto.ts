@@ -51,6 +51,41 @@ export class Mosquitto {
     return broker;
   }
 
+  /**
+   * A Mosquitto that takes client certificates only, as a plant's PKI broker does: TLS 1.2,
+   * `require_certificate true`, `use_identity_as_username true` (the CN is the user), optionally a
+   * CRL. `writeCrl` replaces the CRL; it takes effect at the next `launch()`.
+   */
+  static async startMutualTls(
+    binaries: { broker: string; passwd: string },
+    files: { ca: string; cert: string; key: string; crl?: string },
+  ): Promise<Mosquitto> {
+    const broker = new Mosquitto(binaries, await freePort());
+    const lines = [
+      `user ${userInfo().username}`,
+      `listener ${broker.port} 127.0.0.1`,
+      `cafile ${files.ca}`,
+      `certfile ${files.cert}`,
+      `keyfile ${files.key}`,
+      "tls_version tlsv1.2",
+      "require_certificate true",
+      "use_identity_as_username true",
+      "allow_anonymous false",
+      "persistence false",
+    ];
+    if (files.crl !== undefined) {
+      broker.writeCrl(files.crl);
+      lines.push(`crlfile ${join(broker.dir, "crl.pem")}`);
+    }
+    writeFileSync(join(broker.dir, "mosquitto.conf"), `${lines.join("\n")}\n`);
+    await broker.launch();
+    return broker;
+  }
+
+  writeCrl(crl: string): void {
+    writeFileSync(join(this.dir, "crl.pem"), crl);
+  }
+
   async launch(): Promise<void> {
     this.process = spawn(this.binaries.broker, ["-c", join(this.dir, "mosquitto.conf")], { stdio: "ignore" });
     await waitForPort(this.port);

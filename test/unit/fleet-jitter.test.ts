@@ -78,7 +78,7 @@ describe("Registration's first request", () => {
     const client = {
       register: async (): Promise<RegistrationOutcome> => {
         events.push("register");
-        return { kind: "granted" } as RegistrationOutcome;
+        return { kind: "granted", body: "{}" } as RegistrationOutcome;
       },
     } as unknown as RegistryClient;
     const registration = new Registration({
@@ -104,7 +104,7 @@ describe("Registration's first request", () => {
       createdAt: 0,
       grantedAt: undefined,
     };
-    expect(await registration.run(credentials, true, new AbortController().signal)).toBe(true);
+    expect(await registration.run(credentials, true, new AbortController().signal)).toEqual({ body: "{}" });
     expect(events).toEqual([`sleep ${config.registry.pendingPollMs / 4}`, "register"]);
   });
 });

@@ -88,7 +88,7 @@ describe("RegistryClient", () => {
       response.writeHead(201, contentType ? { "content-type": contentType } : {});
       response.end(body);
     });
-    expect(await client(url).register(request)).toEqual({ kind: "granted" });
+    expect(await client(url).register(request)).toMatchObject({ kind: "granted" });
   });
 
   it("a 201 whose body names a different username is not ours: a retry with a reason", async () => {

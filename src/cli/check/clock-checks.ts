@@ -1,5 +1,5 @@
-import { execFile } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
+import type { NtpQuery } from "../../util/clock-sync.js";
 import { formatTime } from "../output.js";
 import { type CheckResult, failed, ok, warning } from "./result.js";
 
@@ -40,22 +40,6 @@ export function checkClockPlausible(now: number, earliest: number | undefined): 
   }
   return ok(name, `the clock says ${formatTime(now)}, after this agent was installed`);
 }
-
-/** "yes", "no", or undefined when it cannot be told (no timedatectl, no systemd). */
-export type NtpQuery = (timeoutMs: number) => Promise<"yes" | "no" | undefined>;
-
-export const timedatectlNtpQuery: NtpQuery = (timeoutMs) =>
-  new Promise((resolve) => {
-    execFile(
-      "timedatectl",
-      ["show", "-p", "NTPSynchronized", "--value"],
-      { timeout: timeoutMs, encoding: "utf8" },
-      (error, stdout) => {
-        const value = stdout.trim();
-        resolve(error === null && (value === "yes" || value === "no") ? value : undefined);
-      },
-    );
-  });
 
 export async function checkClockSynchronized(query: NtpQuery, timeoutMs: number): Promise<CheckResult> {
   const name = "clock-synchronized";

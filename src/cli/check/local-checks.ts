@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentConfig } from "../../config/config.js";
 import { CredentialStore, DATABASE_FILE, type StoredCredentials } from "../../storage/credential-store.js";
+import { certificateSummary } from "../../tls/client-certificate.js";
 import { errorCode, errorMessage } from "../../util/errors.js";
 import { formatTime } from "../output.js";
 import { type CheckResult, failed, ok, skipped, warning } from "./result.js";
@@ -129,4 +130,46 @@ export function checkCredentials(config: AgentConfig, database: DatabaseFindings
   const grantedAt = credentials.grantedAt;
   const since = grantedAt === undefined || grantedAt > now ? "" : ` since ${formatTime(grantedAt)}`;
   return ok(name, `credentials of "${credentials.username}" granted${since}`);
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** With mutual TLS: the stored client certificate, its details and how long it is still valid. */
+export function checkClientCertificate(
+  config: AgentConfig,
+  database: DatabaseFindings,
+  now: number,
+): CheckResult {
+  const name = "client-certificate";
+  if (!config.tls.mutual)
+    return skipped(name, "CYBUS_USE_MUTUAL_TLS is off: the agent logs in with a password");
+  const credentials = database.credentials;
+  if (credentials?.tls === undefined || credentials.status !== "granted") {
+    return skipped(name, "no granted certificate yet: the agent sends a CSR with its registration");
+  }
+  const summary = certificateSummary(credentials);
+  if (summary === undefined) {
+    return failed(
+      name,
+      "the stored client certificate cannot be read",
+      "run `cw-agent reset` to register with a new key",
+    );
+  }
+  const details = `subject ${summary.subject}, issuer ${summary.issuer}, serial ${summary.serial}, notAfter ${summary.notAfter}`;
+  const left = Date.parse(summary.notAfter) - now;
+  if (left <= 0) {
+    return failed(
+      name,
+      `expired: ${details}`,
+      "the agent registers anew with a new key once the clock is synchronized; authorize the new pairing ID",
+    );
+  }
+  if (left <= config.tls.certWarningDays * DAY_MS) {
+    return warning(
+      name,
+      `expires in ${Math.ceil(left / DAY_MS)} days: ${details}`,
+      "at expiry the agent registers anew with a new key, which an administrator must authorize",
+    );
+  }
+  return ok(name, details);
 }

@@ -12,6 +12,7 @@ import {
   loginRejection,
   type MqttClientFactory,
 } from "../../mqtt/client.js";
+import { certificateRefusal, clientCertificateOf } from "../../mqtt/client-certificate.js";
 import {
   describeProxyError,
   type ProxyConnectEvent,
@@ -384,6 +385,7 @@ export function checkMqttLogin(
         config,
         { clientId, username: credentials.username, password: credentials.password },
         { connectTimeout },
+        clientCertificateOf(credentials),
       ),
     );
     let settled = false;
@@ -410,7 +412,15 @@ export function checkMqttLogin(
       lastError = error;
       const code = (error as { code?: unknown }).code;
       const rejection = loginRejection(error);
-      if (rejection === "bad-credentials") {
+      if (certificateRefusal(error) !== undefined) {
+        finish(
+          failed(
+            name,
+            `${url} refused the client certificate of "${credentials.username}" (${String(code)})`,
+            "the certificate is revoked, expired or from a CA the broker does not trust: run `cw-agent reset` to register with a new key",
+          ),
+        );
+      } else if (rejection === "bad-credentials") {
         finish(
           failed(
             name,

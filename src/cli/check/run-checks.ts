@@ -7,17 +7,12 @@ import {
   loadIndicatorConfig,
   openI2cBus,
 } from "../../indicators/index.js";
+import { type NtpQuery, timedatectlNtpQuery } from "../../util/clock-sync.js";
 import { errorMessage } from "../../util/errors.js";
 import { contactAgent, isLiveStatus, tryLoadConfig } from "../context.js";
-import {
-  checkClockPlausible,
-  checkClockSynchronized,
-  type NtpQuery,
-  shippedPackageTime,
-  timedatectlNtpQuery,
-} from "./clock-checks.js";
+import { checkClockPlausible, checkClockSynchronized, shippedPackageTime } from "./clock-checks.js";
 import { type AgentAnswer, checkDisplay, checkDisplayInAgent, checkLeds } from "./hardware-checks.js";
-import { checkCredentials, checkDatabase, checkStateDir } from "./local-checks.js";
+import { checkClientCertificate, checkCredentials, checkDatabase, checkStateDir } from "./local-checks.js";
 import {
   brokerPeer,
   checkDns,
@@ -95,6 +90,7 @@ export async function runChecks(env: NodeJS.ProcessEnv, deps: CheckDeps = {}): P
   const database = checkDatabase(config);
   results.push(database.result);
   results.push(checkCredentials(config, database, now()));
+  results.push(checkClientCertificate(config, database, now()));
   results.push(...(await clockChecks));
 
   const [registryChecks, brokerChecks] = await Promise.all([
@@ -136,6 +132,7 @@ const LATER_CHECKS = [
   "state-dir",
   "database",
   "credentials",
+  "client-certificate",
   "registry-proxy",
   "registry-dns",
   "registry-tcp",
