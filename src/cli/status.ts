@@ -53,7 +53,7 @@ export async function statusCommand(
         output.err(`cw-agent: the agent refused the status request: ${errorOf(contact.answer)}`);
         return EXIT_FAILURE;
       }
-      report = fromAgent(contact.answer.status, contact.socket, now());
+      report = statusReportFromAgent(contact.answer.status, contact.socket, now());
     } else {
       report = fromDatabase(config, contact.sockets.join(" or "));
     }
@@ -71,7 +71,8 @@ function errorOf(answer: { ok: boolean }): string {
   return "error" in answer ? String(answer.error) : "unexpected answer";
 }
 
-function fromAgent(status: LiveStatus, socket: string, now: number): StatusReport {
+/** The `status --json` report of a running agent, from its live status (also the MQTT `status` command). */
+export function statusReportFromAgent(status: LiveStatus, socket: string, now: number): StatusReport {
   return {
     running: true,
     source: "agent",

@@ -107,7 +107,8 @@ export class ControlServer implements Part {
     }
   }
 
-  private liveStatus(): LiveStatus {
+  /** What `status` answers; also the MQTT `status` command. */
+  liveStatus(): LiveStatus {
     const status = this.target.status();
     const display = this.target.displayHealth?.();
     this.remember(status);

@@ -28,6 +28,8 @@ export class Registration {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Registry requests sent since the process started (reported in the health message). */
+  requestCount = 0;
 
   constructor(private readonly deps: RegistrationDeps) {
     const { config } = deps;
@@ -91,6 +93,7 @@ export class Registration {
     await this.sleep(spreadOver(config.registry.pendingPollMs, this.random), signal);
 
     while (!signal.aborted) {
+      this.requestCount += 1;
       const outcome = await this.client.register(request, signal);
       if (signal.aborted) return false;
       const report = reportKey(outcome);
@@ -166,6 +169,8 @@ export class Registration {
         agentName: config.agentName,
         agentVersion: AGENT_VERSION,
         hostname: hostname(),
+        // Where the agent's topics are: the simulator keeps each agent's publishes under it.
+        topicPrefix: config.topicPrefix,
       },
       permissions: [{ resourceType: "mqtt", resource: `${config.topicPrefix}/#`, operation: "readWrite" }],
     };
