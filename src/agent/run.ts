@@ -119,7 +119,10 @@ export async function runAgent(
     ...(rejectedBootConfig === undefined ? {} : { notice: REJECTED_BOOT_CONFIG_NOTICE }),
   });
   const notifier = new SystemdNotifier(env, logger.child({ component: "systemd" }), { statuses: agent });
-  const indicators = new Indicators(indicatorConfig, logger, { statuses: agent });
+  const indicators = new Indicators(indicatorConfig, logger, {
+    statuses: agent,
+    sysfsRoot: config.machine.sysfsRoot,
+  });
   const control = new ControlServer(
     controlPath,
     {

@@ -258,7 +258,7 @@ export const SETTINGS = {
   },
   CW_AGENT_SYSFS_ROOT: {
     group: "Agent",
-    help: "Where sysfs is mounted, for the health readings and the ACT LED; another directory only for tests.",
+    help: "Where sysfs is mounted, for the health readings, LEDs and GPIO; another directory only for tests.",
     defaultText: "/sys",
     parse: (value, _env, name) => absoluteDirectory(name, value ?? "/sys"),
   },
