@@ -23,6 +23,8 @@ export interface StatusReport {
   registry: string;
   nextAttemptAt: number | null;
   lastError: { message: string; at: number } | null;
+  /** Under-voltage, throttling...: what the running agent warns about now; null when nothing. */
+  warning: string | null;
   /** What the database holds; null when the agent answered (it owns the database then). */
   credentials: "granted" | "pending" | "none" | null;
   pid: number | null;
@@ -86,6 +88,7 @@ export function statusReportFromAgent(status: LiveStatus, socket: string, now: n
     registry: status.registry,
     nextAttemptAt: status.nextAttemptAt ?? null,
     lastError: status.lastError ?? null,
+    warning: status.warning ?? null,
     credentials: null,
     pid: status.pid,
     startedAt: status.startedAt,
@@ -141,6 +144,7 @@ function fromDatabase(config: AgentConfig, socket: string): StatusReport {
     registry,
     nextAttemptAt: null,
     lastError: recorded?.lastError === undefined ? null : { message: recorded.lastError, at: recorded.since },
+    warning: null,
     credentials: credentials === undefined ? "none" : credentials.status,
     pid: null,
     startedAt: null,
@@ -198,6 +202,7 @@ function formatReport(report: StatusReport, now: number): string {
         ? undefined
         : `${report.lastError.message} (${formatMoment(report.lastError.at, now)})`,
     ],
+    ["warning", report.warning ?? undefined],
     ["socket", report.socket],
   ]);
   const warnings = report.warnings.map((warning) => `warning: ${warning}`);

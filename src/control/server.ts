@@ -124,6 +124,7 @@ export class ControlServer implements Part {
       registry: status.registry,
       nextAttemptAt: status.nextAttemptAt,
       lastError: this.lastError,
+      ...(status.warning === undefined ? {} : { warning: status.warning }),
       startedAt: this.target.startedAt,
       pid: process.pid,
       version: AGENT_VERSION,

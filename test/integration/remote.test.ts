@@ -158,6 +158,8 @@ describe("remote operations and health over MQTT", () => {
     expect(warnings()[0]?.msg).toContain("under-voltage, throttled");
     await until(() => machine.read("sys/class/leds/fault/brightness") === "1", "the fault LED lit");
     await until(() => machine.read("sys/class/leds/fault/brightness") === "0", "the fault LED dark again");
+    const warned = await op.call("gw-remote", "status", { id: "warned" });
+    expect(warned).toMatchObject({ ok: true, result: { warning: "Power: under-voltage, throttled" } });
     machine.write("sys/class/hwmon/hwmon1/in0_lcrit_alarm", "0\n");
     machine.write("sys/devices/platform/soc/soc:firmware/get_throttled", "50000\n");
     await agent.waitForMessage("Power back to normal");
@@ -180,7 +182,14 @@ describe("remote operations and health over MQTT", () => {
     expect(status).toMatchObject({
       id: "req-3",
       ok: true,
-      result: { running: true, source: "agent", state: "online", agentName: "gw-remote", pid: agent.pid },
+      result: {
+        running: true,
+        source: "agent",
+        state: "online",
+        agentName: "gw-remote",
+        pid: agent.pid,
+        warning: null,
+      },
     });
 
     // log-level until restart: debug lines appear only afterwards.
