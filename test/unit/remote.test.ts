@@ -1,8 +1,9 @@
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { IPublishPacket } from "mqtt";
 import { afterEach, describe, expect, it } from "vitest";
+import { EXIT_RESTART } from "../../src/exit-codes.js";
 import { ActivityLed } from "../../src/indicators/activity-led.js";
 import { createLogger } from "../../src/logging/logger.js";
 import type { Publish } from "../../src/mqtt/session.js";
@@ -178,7 +179,8 @@ describe("Remote", () => {
     });
     remote.messages.onMessage(request("identify", '{"id":"i"}'), publish);
     remote.messages.onMessage(request("restart", '{"id":"r"}'), publish);
-    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    // The birth record waits for its file reads, the replies for their commands.
+    while (published.length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
     const info = published.find((message) => message.topic === "cw-agent/gw-unit/info");
     expect(info?.options).toEqual({ qos: 1, retain: true });
     expect(JSON.parse(info?.payload ?? "{}")).toMatchObject({
@@ -195,4 +197,17 @@ describe("Remote", () => {
     await remote.stop();
     expect(machine.read("sys/class/leds/ACT/trigger")).toBe("mmc0");
   });
+});
+
+describe("restart over MQTT and systemd", () => {
+  it.each(["cw-agent.service", "cw-agent@.service"])(
+    "%s starts the agent again after the restart exit code",
+    (unit) => {
+      const text = readFileSync(new URL(`../../systemd/${unit}`, import.meta.url), "utf8");
+      expect(text).toMatch(/^Restart=on-failure$/m);
+      const prevented = /^RestartPreventExitStatus=(.*)$/m.exec(text)?.[1]?.split(/\s+/) ?? [];
+      expect(prevented.length).toBeGreaterThan(0);
+      expect(prevented).not.toContain(String(EXIT_RESTART));
+    },
+  );
 });
