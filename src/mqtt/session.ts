@@ -56,7 +56,8 @@ export type Publish = (
 /**
  * Where the agent's own command topics plug in: the session subscribes to `subscriptions` after
  * each login and hands every message over (the whole packet: retain flag, MQTT 5 properties), with
- * a way to answer on the same connection. `onLogin` runs after each login, after the online status.
+ * a way to answer on the same connection. `onLogin` runs after each login, once the broker
+ * acknowledged the subscriptions: from then on, requests reach the handler.
  */
 export interface MessageHandler {
   readonly subscriptions: readonly string[];
@@ -189,17 +190,22 @@ export class MqttSession {
         client.publish(topic, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
           if (error) logger.warn({ err: error, topic }, "Could not publish the online status");
         });
-        if (messages !== undefined && messages.subscriptions.length > 0) {
-          client.subscribe([...messages.subscriptions], { qos: 1 }, (error) => {
-            if (error) logger.warn({ err: error }, "Could not subscribe to the agent's command topics");
-          });
-        }
-        if (messages?.onLogin !== undefined) {
+        const loggedIn = () => {
+          if (messages?.onLogin === undefined || signal.aborted) return;
           try {
             messages.onLogin(publish);
           } catch (error) {
             logger.error({ err: error }, "A login handler failed");
           }
+        };
+        if (messages !== undefined && messages.subscriptions.length > 0) {
+          // onLogin after the SUBACK: what it announces (the birth record) means "listening".
+          client.subscribe([...messages.subscriptions], { qos: 1 }, (error) => {
+            if (error) logger.warn({ err: error }, "Could not subscribe to the agent's command topics");
+            loggedIn();
+          });
+        } else {
+          loggedIn();
         }
       });
       // Only ever this connection: a publish handed out before a reconnect fails instead of

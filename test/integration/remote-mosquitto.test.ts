@@ -80,9 +80,14 @@ describe.skipIf(mosquitto === undefined && !process.env.CI)(
       );
       await client.subscribeAsync("cw-agent/gw-mosq-remote/#", { qos: 1 });
       try {
-        await until(() => seen.some((m) => m.topic.endsWith("/info")), "the retained birth record");
-        const info = seen.find((m) => m.topic.endsWith("/info"));
-        expect(info?.retain).toBe(true);
+        await until(() => seen.some((m) => m.topic.endsWith("/info")), "the birth record");
+        // Subscribing again makes the broker send what it retained.
+        await client.subscribeAsync("cw-agent/gw-mosq-remote/info", { qos: 1 });
+        await until(
+          () => seen.some((m) => m.topic.endsWith("/info") && m.retain),
+          "the retained birth record",
+        );
+        const info = seen.find((m) => m.topic.endsWith("/info") && m.retain);
         expect(JSON.parse(info?.payload ?? "{}")).toMatchObject({
           pairingId,
           model: FAKE_MODEL,

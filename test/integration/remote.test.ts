@@ -14,6 +14,7 @@ import {
   type FakeMachine,
   fakeMachine,
 } from "../fakes/fake-machine.js";
+import { scaled } from "../time-scale.js";
 import { newStateDir } from "./agent-process.js";
 import { agentTestBed, grantAndWaitOnline, loggedPairingId, simEnv, until } from "./fixtures.js";
 
@@ -88,6 +89,13 @@ async function operator(sim: ConnectwareSimulator) {
       return this.reply(agent, name, from);
     },
     id: () => `req-${++next}`,
+    /** The birth record comes once the agent's subscription is acknowledged: requests reach it. */
+    async listening(agent: string) {
+      await until(
+        () => seen.some((m) => m.topic === `cw-agent/${agent}/info`),
+        `the birth record of ${agent}`,
+      );
+    },
   };
 }
 
@@ -113,10 +121,10 @@ describe("remote operations and health over MQTT", () => {
     const pairingId = await grantAndWaitOnline(sim, agent);
     const op = await operator(sim);
 
-    // The birth record is retained: a client that subscribes later still gets it.
     await until(() => op.seen.some((m) => m.topic === "cw-agent/gw-remote/info"), "the birth record");
     const infoMessage = op.seen.find((m) => m.topic === "cw-agent/gw-remote/info") as Seen;
-    expect(infoMessage.retain).toBe(true);
+    // Retained: the broker keeps it for whoever subscribes later.
+    expect(sim.retained("cw-agent/gw-remote/info")).toBe(infoMessage.payload);
     const info = JSON.parse(infoMessage.payload);
     expect(validInfo(info), JSON.stringify(validInfo.errors)).toBe(true);
     expect(info).toMatchObject({
@@ -221,57 +229,66 @@ describe("remote operations and health over MQTT", () => {
     expect((await op.call("gw-remote", "status", { id: "still-up" })).ok).toBe(true);
   });
 
-  it("runs check as a child process, answers a flood with busy, and the simulator's cmd reaches the agent", async () => {
-    const { sim } = bed;
-    const env = simEnv(sim, "gw-check", { CW_AGENT_HEALTH_INTERVAL_S: "0" });
-    sim.unlock();
-    const agent = bed.start(env);
-    await grantAndWaitOnline(sim, agent);
-    const op = await operator(sim);
+  it(
+    "runs check as a child process, answers a flood with busy, and the simulator's cmd reaches the agent",
+    async () => {
+      const { sim } = bed;
+      const env = simEnv(sim, "gw-check", { CW_AGENT_HEALTH_INTERVAL_S: "0" });
+      sim.unlock();
+      const agent = bed.start(env);
+      await grantAndWaitOnline(sim, agent);
+      const op = await operator(sim);
+      await op.listening("gw-check");
 
-    const from = op.seen.length;
-    for (let index = 1; index <= 5; index++) await op.send("gw-check", "check", { id: `flood-${index}` });
-    const replies = () =>
-      op.seen
-        .slice(from)
-        .filter((m) => m.topic === "cw-agent/gw-check/cmd/check/reply")
-        .map((m) => JSON.parse(m.payload) as Record<string, unknown>);
-    await until(() => replies().length === 5, "five replies to five check requests", 70_000);
-    const done = replies().filter((reply) => reply.ok === true);
-    const busy = replies().filter((reply) => reply.ok === false);
-    expect(done.map((reply) => reply.id)).toEqual(["flood-1"]);
-    expect(busy.map((reply) => reply.error)).toEqual(
-      Array(4).fill("busy: an earlier check request is still running"),
-    );
-    const result = done[0]?.result as {
-      exitCode: number;
-      report: { checks: { name: string }[]; summary: unknown };
-    };
-    expect([0, 1]).toContain(result.exitCode);
-    expect(result.report.checks.length).toBeGreaterThan(3);
-    expect(result.report.summary).toBeDefined();
+      const from = op.seen.length;
+      for (let index = 1; index <= 5; index++) await op.send("gw-check", "check", { id: `flood-${index}` });
+      const replies = () =>
+        op.seen
+          .slice(from)
+          .filter((m) => m.topic === "cw-agent/gw-check/cmd/check/reply")
+          .map((m) => JSON.parse(m.payload) as Record<string, unknown>);
+      // check itself may take up to its 60 s deadline before it answers.
+      await until(() => replies().length === 5, "five replies to five check requests", scaled(70_000));
+      const done = replies().filter((reply) => reply.ok === true);
+      const busy = replies().filter((reply) => reply.ok === false);
+      expect(done.map((reply) => reply.id)).toEqual(["flood-1"]);
+      expect(busy.map((reply) => reply.error)).toEqual(
+        Array(4).fill("busy: an earlier check request is still running"),
+      );
+      const result = done[0]?.result as {
+        exitCode: number;
+        report: { checks: { name: string }[]; summary: unknown };
+      };
+      expect([0, 1]).toContain(result.exitCode);
+      expect(result.report.checks.length).toBeGreaterThan(3);
+      expect(result.report.summary).toBeDefined();
 
-    // The simulator's admin CLI, as the demo uses it.
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runCli(["--admin", sim.adminUrl, "cmd", "gw-check", "status"], {
-      out: (line) => out.push(line),
-      err: (line) => err.push(line),
-      env: {},
-    });
-    expect(err).toEqual([]);
-    expect(code).toBe(0);
-    expect(JSON.parse(out.join("\n"))).toMatchObject({
-      ok: true,
-      result: { agentName: "gw-check", state: "online" },
-    });
-    const refused = await runCli(["--admin", sim.adminUrl, "cmd", "gw-check", "identify", '{"seconds":0}'], {
-      out: (line) => out.push(line),
-      err: (line) => err.push(line),
-      env: {},
-    });
-    expect(refused).toBe(1);
-  });
+      // The simulator's admin CLI, as the demo uses it.
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await runCli(["--admin", sim.adminUrl, "cmd", "gw-check", "status"], {
+        out: (line) => out.push(line),
+        err: (line) => err.push(line),
+        env: {},
+      });
+      expect(err).toEqual([]);
+      expect(code).toBe(0);
+      expect(JSON.parse(out.join("\n"))).toMatchObject({
+        ok: true,
+        result: { agentName: "gw-check", state: "online" },
+      });
+      const refused = await runCli(
+        ["--admin", sim.adminUrl, "cmd", "gw-check", "identify", '{"seconds":0}'],
+        {
+          out: (line) => out.push(line),
+          err: (line) => err.push(line),
+          env: {},
+        },
+      );
+      expect(refused).toBe(1);
+    },
+    scaled(120_000),
+  );
 
   it("re-pairs only with the current pairing ID as confirmation, then shows the new one", async () => {
     const { sim } = bed;
@@ -283,6 +300,7 @@ describe("remote operations and health over MQTT", () => {
     const agent = bed.start(env);
     const first = await grantAndWaitOnline(sim, agent);
     const op = await operator(sim);
+    await op.listening("gw-repair");
 
     const wrong = await op.call("gw-repair", "re-pair", { id: "r-1", args: { confirm: "000000" } });
     expect(wrong).toMatchObject({ id: "r-1", ok: false });
@@ -318,6 +336,7 @@ describe("remote operations and health over MQTT", () => {
     const agent = bed.start(env);
     await grantAndWaitOnline(sim, agent);
     await agent.waitForMessage("Ignored a retained command message");
+    await op.listening("gw-restart");
     expect(op.seen.some((m) => m.topic === "cw-agent/gw-restart/cmd/restart/reply")).toBe(false);
 
     const reply = await op.call("gw-restart", "restart", { id: "now" });
