@@ -276,16 +276,23 @@ async function administrate(
       say(
         `Administrator: the Client Registry shows "${request.username}" with pairing ID ${request.pairingId}`,
       );
+      // What Connectware can do with the agent once it is online (docs/remote.md).
+      const remote = () =>
+        say(
+          `Once it is online, send it commands over MQTT as Connectware would:\n    ${admin("cmd", AGENT_NAME, "identify", '{"seconds":10}')}\n    ${admin("cmd", AGENT_NAME, "status")}`,
+        );
       if (manual) {
         say(
           `Compare it with the agent's pairing ID, then grant it with:\n    ${admin("grant", request.pairingId)}`,
         );
+        remote();
         return;
       }
       await wait(GRANT_AFTER_MS);
       if (stopping) return;
       simulator.grant(request.pairingId);
       say(`Administrator: compared the pairing ID and granted ${request.username}`);
+      remote();
       return;
     }
     if ((await Promise.race([wait(200).then(() => false), agentGone])) === true) return;

@@ -19,3 +19,8 @@ export const EXIT_CANTCREAT = 73;
 export const EXIT_CONFIG = 78;
 /** EX_TEMPFAIL: the state directory is in use by another agent; systemd tries again later. */
 export const EXIT_TEMPFAIL = 75;
+/**
+ * A restart asked for over MQTT: the same EX_TEMPFAIL, which the units' Restart=on-failure starts
+ * again after RestartSec and RestartPreventExitStatus= leaves alone.
+ */
+export const EXIT_RESTART = EXIT_TEMPFAIL;

@@ -212,6 +212,24 @@ export class AdminServer {
         },
       },
       { method: "GET", path: "/admin/redirect-hits", handler: () => this.redirectHits() },
+      {
+        method: "POST",
+        path: "/admin/command",
+        handler: async ({ body }) => {
+          const parsed = await body();
+          const agent = requireString(parsed, "agent");
+          const name = requireString(parsed, "name");
+          const { args } = parsed;
+          if (args !== undefined && (typeof args !== "object" || args === null || Array.isArray(args))) {
+            throw new AdminError(400, 'field "args" must be a JSON object');
+          }
+          try {
+            return await sim.command(agent, name, args);
+          } catch (error) {
+            throw new AdminError(504, error instanceof Error ? error.message : String(error));
+          }
+        },
+      },
     ];
   }
 

@@ -283,12 +283,83 @@ export class SimulatedBroker {
   private authorizePublish(client: Client | null, packet: { topic: string; retain: boolean }): void {
     // aedes passes no client for its own publishes (such as wills of long-gone sessions).
     if (client === null) return;
-    if (!packet.topic.startsWith("$SYS/") && mayPublish(this.permissionsOf(client), packet.topic)) return;
+    if (
+      !packet.topic.startsWith("$SYS/") &&
+      mayPublish(this.permissionsOf(client), packet.topic) &&
+      this.underOwnPrefix(client, packet.topic)
+    )
+      return;
     this.options.log(
       `dropped publish of "${this.usernameOfClient.get(client) ?? ""}" to "${packet.topic}" (not permitted)`,
     );
     packet.topic = DROPPED_PUBLISH_TOPIC;
     packet.retain = false;
+  }
+
+  /**
+   * An agent (a user that registered with a topic prefix) publishes only under that prefix, whatever
+   * permissions it was granted: it can never send another agent a command.
+   */
+  private underOwnPrefix(client: Client, topic: string): boolean {
+    const username = this.usernameOfClient.get(client);
+    const prefix = username === undefined ? undefined : this.options.state.userTopicPrefix(username);
+    return prefix === undefined || topic.startsWith(`${prefix}/`);
+  }
+
+  /**
+   * Sends an agent a command as Connectware would, as a broker-side publish on
+   * `<prefix>/cmd/<name>`, and resolves with the reply on `<prefix>/cmd/<name>/reply` that carries
+   * the same id; rejects when none comes within `timeoutMs`.
+   */
+  command(
+    prefix: string,
+    name: string,
+    body: { id: string; args?: unknown },
+    timeoutMs: number,
+  ): Promise<unknown> {
+    const requestTopic = `${prefix}/cmd/${name}`;
+    const replyTopic = `${requestTopic}/reply`;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deliver = (packet: { payload: Buffer | string }, callback: () => void) => {
+        callback();
+        let reply: unknown;
+        try {
+          reply = JSON.parse(packet.payload.toString());
+        } catch {
+          return;
+        }
+        if ((reply as { id?: unknown } | null)?.id !== body.id) return;
+        finish();
+        resolve(reply);
+      };
+      const finish = () => {
+        clearTimeout(timer);
+        this.aedes.unsubscribe(replyTopic, deliver as never, () => {});
+      };
+      timer = setTimeout(() => {
+        finish();
+        reject(new Error(`no reply on ${replyTopic} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.aedes.subscribe(replyTopic, deliver as never, () => {
+        this.aedes.publish(
+          {
+            cmd: "publish",
+            topic: requestTopic,
+            payload: Buffer.from(JSON.stringify(body)),
+            qos: 1,
+            retain: false,
+            dup: false,
+          },
+          (error) => {
+            if (error) {
+              finish();
+              reject(error);
+            }
+          },
+        );
+      });
+    });
   }
 
   private mayClientSubscribe(client: Client, topicFilter: string): boolean {

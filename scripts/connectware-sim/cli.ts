@@ -31,6 +31,9 @@ Commands:
   delete-user <name>     delete a user and disconnect its MQTT sessions
   misbehave <mode|off>   make the registry misbehave: ${MISBEHAVIOURS.join(", ")}
   broker <stop|start>    stop or start the MQTT listeners
+  cmd <agent> <name> [json]
+                         send agent <agent> the command <name> with the JSON object
+                         [json] as args (e.g. '{"seconds":10}') and print its reply
 
 The admin URL defaults to $CW_SIM_ADMIN_URL, else ${DEFAULT_ADMIN_URL}.`;
 
@@ -78,12 +81,19 @@ function expectOperands(operands: readonly string[], count: number, what: string
   if (operands.length !== count) throw new UsageError(`expected ${what}`);
 }
 
-async function callAdmin(adminUrl: string, method: string, path: string, body?: unknown): Promise<unknown> {
+async function callAdmin(
+  adminUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs?: number,
+): Promise<unknown> {
   let result: Awaited<ReturnType<typeof httpRequestText>>;
   try {
     result = await httpRequestText(`${adminUrl}${path}`, {
       method,
       ...(body === undefined ? {} : { body }),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
     });
   } catch (error) {
     throw new ApiError(
@@ -261,6 +271,38 @@ async function execute(parsed: ParsedArguments, io: CliIo): Promise<void> {
       if (action !== "stop" && action !== "start") throw new UsageError("expected stop or start");
       await callAdmin(adminUrl, "POST", `/admin/broker/${action}`, {});
       io.out(action === "stop" ? "MQTT broker stopped" : "MQTT broker started");
+      return;
+    }
+    case "cmd": {
+      if (operands.length < 2 || operands.length > 3) {
+        throw new UsageError("expected <agent> <name> and optionally a JSON object of arguments");
+      }
+      const [agent, name, json] = operands as [string, string, string | undefined];
+      let args: unknown;
+      if (json !== undefined) {
+        try {
+          args = JSON.parse(json);
+        } catch {
+          throw new UsageError(`not JSON: ${json}`);
+        }
+        if (typeof args !== "object" || args === null || Array.isArray(args)) {
+          throw new UsageError("the arguments must be a JSON object");
+        }
+      }
+      const reply = await callAdmin(
+        adminUrl,
+        "POST",
+        "/admin/command",
+        {
+          agent,
+          name,
+          ...(args === undefined ? {} : { args }),
+        },
+        // check may take its whole 60 s deadline; the simulator waits 70 s for a reply.
+        75_000,
+      );
+      io.out(JSON.stringify(reply, null, 2));
+      if ((reply as { ok?: unknown }).ok !== true) throw new ApiError(`${name} refused`);
       return;
     }
     default:

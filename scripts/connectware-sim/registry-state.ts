@@ -26,6 +26,8 @@ interface StoredUser {
   username: string;
   password: string;
   permissions: MqttPermission[];
+  /** The topic prefix an agent named in its registration context: it may publish nowhere else. */
+  topicPrefix?: string;
 }
 
 export interface UserView {
@@ -204,6 +206,11 @@ export class RegistryState {
     return request;
   }
 
+  /** The prefix a user registered with as an agent; undefined for other users. */
+  userTopicPrefix(username: string): string | undefined {
+    return this.users.get(username)?.topicPrefix;
+  }
+
   userPermissions(username: string): MqttPermission[] | undefined {
     return this.users.get(username)?.permissions;
   }
@@ -255,10 +262,12 @@ export class RegistryState {
     }
     request.status = "granted";
     const permissions = Array.isArray(request.permissions) ? (request.permissions as MqttPermission[]) : [];
+    const topicPrefix = (request.context as { topicPrefix?: unknown } | undefined)?.topicPrefix;
     this.users.set(request.username, {
       username: request.username,
       password: request.password,
       permissions: copyPermissions(permissions),
+      ...(typeof topicPrefix === "string" && topicPrefix.length > 0 ? { topicPrefix } : {}),
     });
     this.log(`granted "${request.username}" (pairing ID ${request.pairingId})`);
     return this.viewOf(request);

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { AdminServer, REDIRECT_TARGET_PATH } from "./admin-http.js";
 import { SimulatedBroker } from "./broker.js";
 import { TestCa } from "./ca.js";
@@ -131,6 +132,11 @@ export interface ConnectwareSimulator {
   retained(topic: string): string | undefined;
   /** requests that followed the `redirect` misbehaviour to the admin server */
   redirectHits(): RedirectHit[];
+  /**
+   * Sends agent `agent` (its username) the command `name` on `<prefix>/cmd/<name>` and resolves
+   * with its reply; the prefix is the one the agent registered with, else `cw-agent/<agent>`.
+   */
+  command(agent: string, name: string, args?: unknown, timeoutMs?: number): Promise<unknown>;
   status(): SimulatorStatus;
   /** closes every listener, socket and timer */
   close(): Promise<void>;
@@ -282,6 +288,12 @@ class Simulator implements ConnectwareSimulator {
 
   redirectHits(): RedirectHit[] {
     return this.admin.redirectHits();
+  }
+
+  command(agent: string, name: string, args?: unknown, timeoutMs = 70_000): Promise<unknown> {
+    const prefix = this.state.userTopicPrefix(agent) ?? `cw-agent/${agent}`;
+    const body = { id: randomUUID(), ...(args === undefined ? {} : { args }) };
+    return this.broker.command(prefix, name, body, timeoutMs);
   }
 
   redirectTargetUrl(): string {

@@ -159,6 +159,16 @@ export class Agent {
     return this.loop ?? Promise.resolve();
   }
 
+  /** Registry requests sent since the process started. */
+  get registryRequests(): number {
+    return this.registration.requestCount;
+  }
+
+  /** The pairing ID of the stored credentials, granted or not; undefined before there are any. */
+  get pairingId(): string | undefined {
+    return this.store?.load()?.pairingId;
+  }
+
   /** Discards the credentials; the running loop starts a fresh registration at once. */
   resetCredentials(): void {
     this.store?.discard();

@@ -8,10 +8,12 @@ import {
   EXIT_DATABASE_TOO_NEW,
   EXIT_FAILURE,
   EXIT_OK,
+  EXIT_RESTART,
   EXIT_TEMPFAIL,
 } from "../exit-codes.js";
 import { type IndicatorConfig, Indicators } from "../indicators/index.js";
 import { createLogger, type Logger } from "../logging/logger.js";
+import { Remote } from "../remote/remote.js";
 import { loadSettings } from "../settings.js";
 import { DatabaseFromNewerVersionError } from "../storage/credential-store.js";
 import { StateDirError } from "../storage/state-dir.js";
@@ -86,15 +88,43 @@ export async function runAgent(
     );
   }
 
-  const agent = new Agent({
+  // Remote operations and health over MQTT; they reach the parts below only once running.
+  let restartRequested = false;
+  const controlPath = controlSocketPath(env, config.stateDir);
+  const remote: Remote = new Remote({
+    config,
+    indicators: indicatorConfig,
+    env,
+    logger,
+    controlSocket: controlPath,
+    startedAt: Math.round(performance.timeOrigin),
+    target: {
+      state: () => agent.status.state,
+      pairingId: () => agent.pairingId,
+      registryRequests: () => agent.registryRequests,
+      resetCredentials: () => agent.resetCredentials(),
+      setWarning: (warning) => agent.lifecycle.setWarning(warning),
+      identify: (seconds) => indicators.identify(seconds),
+      liveStatus: () => control.liveStatus(),
+      restart: () => {
+        restartRequested = true;
+        void stop();
+      },
+    },
+  });
+  const agent: Agent = new Agent({
     config,
     logger,
+    messages: remote.messages,
     ...(rejectedBootConfig === undefined ? {} : { notice: REJECTED_BOOT_CONFIG_NOTICE }),
   });
   const notifier = new SystemdNotifier(env, logger.child({ component: "systemd" }), { statuses: agent });
-  const indicators = new Indicators(indicatorConfig, logger, { statuses: agent });
+  const indicators = new Indicators(indicatorConfig, logger, {
+    statuses: agent,
+    sysfsRoot: config.machine.sysfsRoot,
+  });
   const control = new ControlServer(
-    controlSocketPath(env, config.stateDir),
+    controlPath,
     {
       status: () => agent.status,
       startedAt: Math.round(performance.timeOrigin),
@@ -134,6 +164,7 @@ export async function runAgent(
           }),
         stop: () => control.stop(),
       },
+      remote,
       { name: "agent", start: () => agent.start(), stop: () => agent.stop() },
     ],
     (part, error) => logger.error({ err: error }, `Stopping the ${part.name} failed: ${errorMessage(error)}`),
@@ -174,6 +205,8 @@ export async function runAgent(
     exitCode = exitCodeForOpenFailure(error, logger);
   }
   await stop();
+  // Reported after the stop, which ended the agent's loop like a signal would.
+  if (restartRequested && exitCode === EXIT_OK) exitCode = EXIT_RESTART;
   process.off("SIGTERM", onSignal);
   process.off("SIGINT", onSignal);
   clearTimeout(stopDeadline);

@@ -78,7 +78,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     exitStatus:
       "0 stopped by SIGTERM or SIGINT; 1 failure; 65 the database was written by a newer cw-agent; " +
       "73 the state directory is unusable or belongs to another user; 75 the state directory is in use " +
-      "by another agent; 78 invalid configuration (systemd restarts the agent on none of 65, 73 and 78)",
+      "by another agent, or a restart command came over MQTT; 78 invalid configuration (systemd restarts the agent on none of 65, 73 and 78)",
   },
   {
     name: "status",
@@ -235,7 +235,7 @@ export const EXIT_STATUS: readonly (readonly [number, string])[] = [
   [65, "run: the database was written by a newer cw-agent."],
   [66, "A settings file (--env-file, the service's or the instance's) does not exist or cannot be read."],
   [73, "run: the state directory is unusable or belongs to another user."],
-  [75, "run: the state directory is in use by another agent."],
+  [75, "run: the state directory is in use by another agent, or a restart command came over MQTT."],
   [78, "Invalid configuration: the message names each invalid setting and where its value came from."],
 ];
 

@@ -24,6 +24,8 @@ export interface StatusReport {
   registry: string;
   nextAttemptAt: number | null;
   lastError: { message: string; at: number } | null;
+  /** Under-voltage, throttling...: what the running agent warns about now; null when nothing. */
+  warning: string | null;
   /** What the database holds; null when the agent answered (it owns the database then). */
   credentials: "granted" | "pending" | "none" | null;
   pid: number | null;
@@ -57,7 +59,7 @@ export async function statusCommand(
         return EXIT_FAILURE;
       }
       report = {
-        ...fromAgent(contact.answer.status, contact.socket, now()),
+        ...statusReportFromAgent(contact.answer.status, contact.socket, now()),
         certificate: certificateOf(config),
       };
     } else {
@@ -77,7 +79,8 @@ function errorOf(answer: { ok: boolean }): string {
   return "error" in answer ? String(answer.error) : "unexpected answer";
 }
 
-function fromAgent(status: LiveStatus, socket: string, now: number): StatusReport {
+/** The `status --json` report of a running agent, from its live status (also the MQTT `status` command). */
+export function statusReportFromAgent(status: LiveStatus, socket: string, now: number): StatusReport {
   return {
     running: true,
     source: "agent",
@@ -91,6 +94,7 @@ function fromAgent(status: LiveStatus, socket: string, now: number): StatusRepor
     registry: status.registry,
     nextAttemptAt: status.nextAttemptAt ?? null,
     lastError: status.lastError ?? null,
+    warning: status.warning ?? null,
     credentials: null,
     pid: status.pid,
     startedAt: status.startedAt,
@@ -158,6 +162,7 @@ function fromDatabase(config: AgentConfig, socket: string): StatusReport {
     registry,
     nextAttemptAt: null,
     lastError: recorded?.lastError === undefined ? null : { message: recorded.lastError, at: recorded.since },
+    warning: null,
     credentials: credentials === undefined ? "none" : credentials.status,
     pid: null,
     startedAt: null,
@@ -222,6 +227,7 @@ function formatReport(report: StatusReport, now: number): string {
         ? undefined
         : `${report.certificate.subject}, issuer ${report.certificate.issuer}, serial ${report.certificate.serial}, notAfter ${report.certificate.notAfter}`,
     ],
+    ["warning", report.warning ?? undefined],
     ["socket", report.socket],
   ]);
   const warnings = report.warnings.map((warning) => `warning: ${warning}`);

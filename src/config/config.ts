@@ -47,6 +47,13 @@ export interface AgentConfig {
   };
   stateDir: string;
   topicPrefix: string;
+  /** Health messages and the machine facts behind them (src/health). */
+  machine: {
+    /** Seconds between health messages; 0 = none. */
+    healthIntervalS: number;
+    sysfsRoot: string;
+    procfsRoot: string;
+  };
   logLevel: LogLevel;
   logFormat: LogFormat;
 }
@@ -121,6 +128,11 @@ export function agentConfigFrom(values: SettingValues<typeof SETTINGS>, env: Env
     },
     stateDir: values.CW_AGENT_STATE_DIR,
     topicPrefix: values.CW_AGENT_TOPIC_PREFIX,
+    machine: {
+      healthIntervalS: values.CW_AGENT_HEALTH_INTERVAL_S,
+      sysfsRoot: values.CW_AGENT_SYSFS_ROOT,
+      procfsRoot: values.CW_AGENT_PROCFS_ROOT,
+    },
     logLevel: values.CYBUS_LOG_LEVEL,
     logFormat: values.CW_AGENT_LOG_FORMAT,
   };

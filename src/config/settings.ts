@@ -280,6 +280,27 @@ export const SETTINGS = {
       return dir;
     },
   },
+  CW_AGENT_HEALTH_INTERVAL_S: {
+    group: "Agent",
+    help:
+      "Seconds between two health messages on <prefix>/health (uptime, load, memory, free space, CPU temperature, " +
+      "power supply, bytes written); 0 publishes none. Under-voltage and throttling are still watched at this " +
+      "interval, or every 60 s when it is 0 (docs/remote.md).",
+    defaultText: "60",
+    parse: integer(0, 86_400, 60, "seconds"),
+  },
+  CW_AGENT_SYSFS_ROOT: {
+    group: "Agent",
+    help: "Where sysfs is mounted, for the health readings, LEDs and GPIO; another directory only for tests.",
+    defaultText: "/sys",
+    parse: (value, _env, name) => absoluteDirectory(name, value ?? "/sys"),
+  },
+  CW_AGENT_PROCFS_ROOT: {
+    group: "Agent",
+    help: "Where procfs is mounted, for the health readings and the birth record; another directory only for tests.",
+    defaultText: "/proc",
+    parse: (value, _env, name) => absoluteDirectory(name, value ?? "/proc"),
+  },
   CW_AGENT_MQTT_CONNECT_TIMEOUT_MS: {
     group: "Timing",
     help: "MQTT connect (CONNACK) timeout.",
@@ -402,6 +423,11 @@ function parseRegistryUrl(name: string, value: string): URL {
     );
   }
   return url;
+}
+
+function absoluteDirectory(name: string, value: string): string {
+  if (!isAbsolute(value)) throw new ConfigError(name, value, "an absolute path");
+  return value;
 }
 
 function parseTopicPrefix(name: string, prefix: string): string {

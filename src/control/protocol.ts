@@ -35,6 +35,8 @@ export interface LiveStatus {
   readonly nextAttemptAt: number | undefined;
   /** The most recent error the agent reported, even when its state has recovered since. */
   readonly lastError: { readonly message: string; readonly at: number } | undefined;
+  /** What the machine is warned about now (under-voltage, throttling); absent when nothing is. */
+  readonly warning?: string;
   readonly startedAt: number;
   readonly pid: number;
   readonly version: string;

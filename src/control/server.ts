@@ -107,7 +107,8 @@ export class ControlServer implements Part {
     }
   }
 
-  private liveStatus(): LiveStatus {
+  /** What `status` answers; also the MQTT `status` command. */
+  liveStatus(): LiveStatus {
     const status = this.target.status();
     const display = this.target.displayHealth?.();
     this.remember(status);
@@ -123,6 +124,7 @@ export class ControlServer implements Part {
       registry: status.registry,
       nextAttemptAt: status.nextAttemptAt,
       lastError: this.lastError,
+      ...(status.warning === undefined ? {} : { warning: status.warning }),
       startedAt: this.target.startedAt,
       pid: process.pid,
       version: AGENT_VERSION,

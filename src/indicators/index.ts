@@ -94,7 +94,7 @@ export class Indicators implements Part {
       this.latest = status;
       // Before start() the hardware is not open yet; start() replays the latest status.
       if (!this.started) return;
-      this.leds.show(status.state);
+      this.leds.show(status.state, status.warning !== undefined);
       this.display?.show(status);
     } catch (error) {
       this.log.error({ err: error }, "indicator update failed");

@@ -50,6 +50,11 @@ export interface AgentStatus {
    * boot partition's cw-agent.txt was rejected, so an older configuration is in force).
    */
   readonly notice?: string;
+  /**
+   * A condition of the machine worth a technician's attention while the agent works on, e.g.
+   * under-voltage or throttling (issue 11); kept across state changes until cleared.
+   */
+  readonly warning?: string;
 }
 
 export type StatusDetails = Partial<Pick<AgentStatus, "pairingId" | "nextAttemptAt" | "lastError">>;
@@ -142,6 +147,15 @@ export class Lifecycle {
     this.status = { ...this.status, username };
   }
 
+  /** Sets or clears the warning; observers hear of it only when it changed. */
+  setWarning(warning: string | undefined): void {
+    const previous = this.status;
+    if (previous.warning === warning) return;
+    const { warning: _cleared, ...rest } = previous;
+    this.status = warning === undefined ? rest : { ...rest, warning };
+    for (const observer of this.observers) this.notify(observer, this.status, previous);
+  }
+
   transition(state: AgentState, details: StatusDetails = {}): void {
     const previous = this.status;
     if (!ALLOWED_TRANSITIONS[previous.state].includes(state)) {
@@ -153,6 +167,7 @@ export class Lifecycle {
       broker: previous.broker,
       registry: previous.registry,
       ...(previous.notice === undefined ? {} : { notice: previous.notice }),
+      ...(previous.warning === undefined ? {} : { warning: previous.warning }),
       state,
       since: state === previous.state ? previous.since : this.now(),
       ...definedOnly(details),

@@ -1,4 +1,4 @@
-import type { MqttClient } from "mqtt";
+import type { IClientPublishOptions, IPublishPacket, MqttClient } from "mqtt";
 import type { AgentConfig } from "../config/config.js";
 import type { Lifecycle } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
@@ -45,12 +45,25 @@ export interface MqttSessionDeps {
 }
 
 /**
+ * Publishes on the connection the publish function was handed out with; resolves once the broker
+ * took it (QoS 1) or it was written (QoS 0), rejects when that connection is gone.
+ */
+export type Publish = (
+  topic: string,
+  payload: string,
+  options?: Pick<IClientPublishOptions, "qos" | "retain" | "properties">,
+) => Promise<void>;
+
+/**
  * Where the agent's own command topics plug in: the session subscribes to `subscriptions` after
- * each login and hands every message over, with a way to answer on the same connection.
+ * each login and hands every message over (the whole packet: retain flag, MQTT 5 properties), with
+ * a way to answer on the same connection. `onLogin` runs after each login, once the broker
+ * acknowledged the subscriptions: from then on, requests reach the handler.
  */
 export interface MessageHandler {
   readonly subscriptions: readonly string[];
-  onMessage(topic: string, payload: Buffer, publish: (topic: string, payload: string) => void): void;
+  onLogin?(publish: Publish): void;
+  onMessage(packet: IPublishPacket, publish: Publish): void;
 }
 
 /**
@@ -179,21 +192,38 @@ export class MqttSession {
         client.publish(topic, STATUS_ONLINE, { qos: 1, retain: true }, (error) => {
           if (error) logger.warn({ err: error, topic }, "Could not publish the online status");
         });
+        const loggedIn = () => {
+          if (messages?.onLogin === undefined || signal.aborted) return;
+          try {
+            messages.onLogin(publish);
+          } catch (error) {
+            logger.error({ err: error }, "A login handler failed");
+          }
+        };
         if (messages !== undefined && messages.subscriptions.length > 0) {
+          // onLogin after the SUBACK: what it announces (the birth record) means "listening".
           client.subscribe([...messages.subscriptions], { qos: 1 }, (error) => {
             if (error) logger.warn({ err: error }, "Could not subscribe to the agent's command topics");
+            loggedIn();
           });
+        } else {
+          loggedIn();
         }
       });
+      // Only ever this connection: a publish handed out before a reconnect fails instead of
+      // being queued for a connection that no longer exists.
+      const publish: Publish = (publishTopic, payload, publishOptions = {}) => {
+        if (!client.connected) return Promise.reject(new Error("not connected to the broker"));
+        return client
+          .publishAsync(publishTopic, payload, { qos: 1, ...publishOptions })
+          .then(() => undefined);
+      };
       if (messages !== undefined) {
-        const publish = (replyTopic: string, payload: string) => {
-          client.publish(replyTopic, payload, { qos: 1 });
-        };
-        client.on("message", (messageTopic, payload) => {
+        client.on("message", (_messageTopic, _payload, packet) => {
           try {
-            messages.onMessage(messageTopic, payload, publish);
+            messages.onMessage(packet, publish);
           } catch (error) {
-            logger.error({ err: error, topic: messageTopic }, "A message handler failed");
+            logger.error({ err: error, topic: packet.topic }, "A message handler failed");
           }
         });
       }

@@ -33,6 +33,8 @@ export class Registration {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Registry requests sent since the process started (reported in the health message). */
+  requestCount = 0;
 
   constructor(private readonly deps: RegistrationDeps) {
     const { config } = deps;
@@ -99,6 +101,7 @@ export class Registration {
     await this.sleep(spreadOver(config.registry.pendingPollMs, this.random), signal);
 
     while (!signal.aborted) {
+      this.requestCount += 1;
       const outcome = await this.client.register(request, signal);
       if (signal.aborted) return undefined;
       const refused = outcome.kind === "granted" ? accept(outcome.body) : undefined;
@@ -189,6 +192,8 @@ export class Registration {
         agentName: config.agentName,
         agentVersion: AGENT_VERSION,
         hostname: hostname(),
+        // Where the agent's topics are: the simulator keeps each agent's publishes under it.
+        topicPrefix: config.topicPrefix,
       },
       permissions: [{ resourceType: "mqtt", resource: `${config.topicPrefix}/#`, operation: "readWrite" }],
       ...(credentials.tls === undefined ? {} : { csr: credentials.tls.csr }),

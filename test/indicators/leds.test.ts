@@ -187,6 +187,36 @@ describe("GPIO status and fault LEDs", () => {
     await indicators.stop();
   });
 
+  it("double-flashes the fault LED while the lifecycle carries a warning, unless the state lights it", async () => {
+    const { timers, lines, indicators } = setup({
+      CW_AGENT_LED_STATUS: "gpio:17",
+      CW_AGENT_LED_FAULT: "gpio:27",
+    });
+    await indicators.start();
+    const fault = lines.get(539);
+    if (fault === undefined) throw new Error("fault line not opened");
+    const warned = { ...statusIn("online"), warning: "Power: under-voltage" };
+    indicators.observe(warned, statusIn("online"));
+    let from = timers.now();
+    timers.advance(2000);
+    expect(edges(fault, from, 2000)).toEqual([
+      [0, 1],
+      [150, 0],
+      [300, 1],
+      [450, 0],
+    ]);
+    // A failure's own pattern wins over the warning's.
+    indicators.observe({ ...warned, state: "failed" }, warned);
+    expect(fault.level).toBe(1);
+    indicators.observe(statusIn("online"), warned);
+    from = timers.now();
+    timers.advance(2000);
+    // Dark from the moment the warning cleared: no edge after it.
+    expect(edges(fault, from + 1, 2000)).toEqual([]);
+    expect(fault.level).toBe(0);
+    await indicators.stop();
+  });
+
   it("shows faults on the status LED when no fault LED is configured", async () => {
     const { timers, lines, indicators } = setup({ CW_AGENT_LED_STATUS: "gpio:17" });
     await indicators.start();

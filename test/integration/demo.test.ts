@@ -127,6 +127,15 @@ describe("npm run demo", () => {
     expect(shown.stdout).toContain("cw-agent demo-agent: Online");
     expect(shown.stdout).toMatch(new RegExp(`agent +running \\(pid ${agentPid},`));
     expect((await runPrinted(identify)).stdout).toContain("showing IDENTIFY on its display for 10 s");
+    // The simulator's cmd line sends the command over MQTT, as Connectware would.
+    const remote = (
+      await demo.waitFor(/^ {4}(node \S+cli\.js --admin \S+ cmd demo-agent status)$/m)
+    )[1] as string;
+    const reply = await runPrinted(remote);
+    expect(JSON.parse(reply.stdout)).toMatchObject({
+      ok: true,
+      result: { agentName: "demo-agent", state: "online" },
+    });
 
     demo.child.kill("SIGTERM");
     expect(await demo.exited).toBe(0);

@@ -76,3 +76,18 @@ describe("Lifecycle", () => {
     expect(describeStatus({ ...base, state: "conflict" })).toContain('delete user "gw-1"');
   });
 });
+
+describe("Lifecycle warnings", () => {
+  it("sets and clears a warning, tells observers only of changes, and keeps it across transitions", () => {
+    const lifecycle = new Lifecycle({ agentName: "gw", username: "gw", broker: "b", registry: "r" });
+    const seen: (string | undefined)[] = [];
+    lifecycle.observe((status) => seen.push(status.warning));
+    lifecycle.setWarning("Power: under-voltage");
+    lifecycle.setWarning("Power: under-voltage");
+    lifecycle.transition("connecting");
+    expect(lifecycle.current).toMatchObject({ state: "connecting", warning: "Power: under-voltage" });
+    lifecycle.setWarning(undefined);
+    expect("warning" in lifecycle.current).toBe(false);
+    expect(seen).toEqual([undefined, "Power: under-voltage", "Power: under-voltage", undefined]);
+  });
+});

@@ -5,7 +5,7 @@ import { loadConfig } from "../../src/config/config.js";
 import { Lifecycle } from "../../src/lifecycle/lifecycle.js";
 import { createLogger } from "../../src/logging/logger.js";
 import type { MqttClientFactory } from "../../src/mqtt/client.js";
-import { type MessageHandler, MqttSession } from "../../src/mqtt/session.js";
+import { type MessageHandler, MqttSession, type Publish } from "../../src/mqtt/session.js";
 import type { StoredCredentials } from "../../src/storage/credential-store.js";
 
 type Outcome = "reject" | "refuse" | "accept";
@@ -170,14 +170,19 @@ describe("MqttSession on fake time", () => {
     expect(bed.sleeps).toEqual([2000, 3000, 6000, 12000, 24000, 2000]);
   });
 
-  it("subscribes the message handler's topics after each login and lets it answer", async () => {
+  it("subscribes the message handler's topics after each login, hands it the packet and lets it answer", async () => {
     const bed = testBed(() => "accept");
     const received: string[] = [];
+    const logins: Publish[] = [];
     const handler: MessageHandler = {
       subscriptions: ["cw-agent/gw-fake/cmd/+"],
-      onMessage(topic, payload, publish) {
-        received.push(`${topic} ${payload.toString()}`);
-        publish(`${topic}/reply`, '{"ok":true}');
+      onLogin(publish) {
+        logins.push(publish);
+        void publish("cw-agent/gw-fake/info", "{}", { retain: true });
+      },
+      onMessage(packet, publish) {
+        received.push(`${packet.topic} ${packet.payload.toString()} retain=${packet.retain}`);
+        void publish(`${packet.topic}/reply`, '{"ok":true}');
       },
     };
     const stop = new AbortController();
@@ -185,13 +190,26 @@ describe("MqttSession on fake time", () => {
     while (!bed.clients[0]?.connected) await new Promise((resolve) => setImmediate(resolve));
     const client = bed.clients[0];
     expect(client.subscribed).toEqual(["cw-agent/gw-fake/cmd/+"]);
-    client.emit("message", "cw-agent/gw-fake/cmd/identify", Buffer.from('{"id":"1"}'));
-    expect(received).toEqual(['cw-agent/gw-fake/cmd/identify {"id":"1"}']);
+    expect(logins).toHaveLength(1);
+    expect(client.published).toContainEqual({ topic: "cw-agent/gw-fake/info", payload: "{}" });
+    const payload = Buffer.from('{"id":"1"}');
+    client.emit("message", "cw-agent/gw-fake/cmd/identify", payload, {
+      cmd: "publish",
+      topic: "cw-agent/gw-fake/cmd/identify",
+      payload,
+      retain: false,
+      qos: 1,
+      dup: false,
+    });
+    expect(received).toEqual(['cw-agent/gw-fake/cmd/identify {"id":"1"} retain=false']);
     expect(client.published).toContainEqual({
       topic: "cw-agent/gw-fake/cmd/identify/reply",
       payload: '{"ok":true}',
     });
     expect(bed.options[0]).toMatchObject({ clientId: "gw-fake", protocolVersion: 4, reconnectPeriod: 0 });
+    // A publish function outlives its connection only to fail: nothing is queued for a dead one.
+    client.drop();
+    await expect(logins[0]?.("cw-agent/gw-fake/health", "{}")).rejects.toThrow("not connected");
     stop.abort();
     expect(await running).toBe("stopped");
   });

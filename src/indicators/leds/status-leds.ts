@@ -12,6 +12,9 @@ import { PATTERNS, type PatternName, STATE_PATTERNS } from "./patterns.js";
 
 export type LedRole = "status" | "fault";
 
+/** The fault LED while the lifecycle carries a warning and the state itself leaves it dark. */
+export const WARNING_PATTERN: PatternName = "double-flash";
+
 export interface StatusLedsOptions {
   readonly config: IndicatorConfig;
   readonly logger: Logger;
@@ -25,6 +28,7 @@ export class StatusLeds {
   private readonly player: PatternPlayer;
   private readonly leds = new Map<LedRole, Led>();
   private state: AgentState | undefined;
+  private warning = false;
   private identifyTimer: TimerHandle | undefined;
   private stopped = false;
 
@@ -49,9 +53,11 @@ export class StatusLeds {
     this.apply();
   }
 
-  show(state: AgentState): void {
+  /** `warning`: the lifecycle carries a warning (under-voltage...), shown on an otherwise dark fault LED. */
+  show(state: AgentState, warning = false): void {
     if (this.stopped) return;
     this.state = state;
+    this.warning = warning;
     this.apply();
   }
 
@@ -86,6 +92,7 @@ export class StatusLeds {
     if (role === "status" && !this.leds.has("fault") && patterns.statusWithoutFaultLed !== undefined) {
       return patterns.statusWithoutFaultLed;
     }
+    if (role === "fault" && this.warning && patterns.fault === "off") return WARNING_PATTERN;
     return patterns[role];
   }
 
