@@ -9,8 +9,10 @@ import { CredentialStore } from "../storage/credential-store.js";
 import { prepareStateDir } from "../storage/state-dir.js";
 import { StateDirLock } from "../storage/state-dir-lock.js";
 import {
+  type CertificateSummary,
   type CertificateWatchDeps,
   certificateGrantCheck,
+  certificateSummary,
   describeCertificate,
   loginModeChange,
   newDeviceKey,
@@ -167,6 +169,11 @@ export class Agent {
   /** The pairing ID of the stored credentials, granted or not; undefined before there are any. */
   get pairingId(): string | undefined {
     return this.store?.load()?.pairingId;
+  }
+
+  /** The stored client certificate (mutual TLS); undefined without one. */
+  get certificate(): CertificateSummary | undefined {
+    return certificateSummary(this.store?.load());
   }
 
   /** Discards the credentials; the running loop starts a fresh registration at once. */

@@ -101,6 +101,7 @@ export async function runAgent(
     target: {
       state: () => agent.status.state,
       pairingId: () => agent.pairingId,
+      certificate: () => agent.certificate,
       registryRequests: () => agent.registryRequests,
       resetCredentials: () => agent.resetCredentials(),
       setWarning: (warning) => agent.lifecycle.setWarning(warning),

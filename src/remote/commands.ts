@@ -4,6 +4,7 @@ import type { LiveStatus } from "../control/index.js";
 import { EXIT_RESTART } from "../exit-codes.js";
 import { MAX_IDENTIFY_SECONDS } from "../indicators/index.js";
 import type { Logger } from "../logging/logger.js";
+import type { CertificateSummary } from "../tls/client-certificate.js";
 import type { CheckRun } from "./check.js";
 import { type Command, CommandError } from "./command-handler.js";
 import type { CommandArgs } from "./request.js";
@@ -22,6 +23,7 @@ export interface CommandDeps {
   /** The board's ACT LED, for when nothing is configured; undefined where it cannot be used. */
   readonly activityLed?: { available(): boolean; identify(seconds: number): boolean };
   readonly liveStatus: () => LiveStatus;
+  readonly certificate?: () => CertificateSummary | undefined;
   readonly controlSocket: string;
   readonly runCheck: () => Promise<CheckRun>;
   readonly pairingId: () => string | undefined;
@@ -61,7 +63,10 @@ export function buildCommands(deps: CommandDeps): Record<string, Command> {
     },
 
     status: () => ({
-      result: statusReportFromAgent(deps.liveStatus(), deps.controlSocket, now()),
+      result: {
+        ...statusReportFromAgent(deps.liveStatus(), deps.controlSocket, now()),
+        certificate: deps.certificate?.() ?? null,
+      },
     }),
 
     check: async () => {

@@ -7,6 +7,7 @@ import { displayModel, type IndicatorConfig } from "../indicators/index.js";
 import type { AgentState } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { Publish } from "../mqtt/session.js";
+import type { CertificateSummary } from "../tls/client-certificate.js";
 import { errorMessage } from "../util/errors.js";
 import { birthRecord } from "./birth-record.js";
 import { runCheck } from "./check.js";
@@ -18,6 +19,8 @@ import { infoTopic } from "./topics.js";
 export interface RemoteTarget {
   state(): AgentState;
   pairingId(): string | undefined;
+  /** The stored client certificate with mutual TLS, as `cw-agent status` shows it. */
+  certificate(): CertificateSummary | undefined;
   registryRequests(): number;
   resetCredentials(): void;
   setWarning(warning: string | undefined): void;
@@ -78,6 +81,7 @@ export class Remote implements Part {
       identify: (seconds) => target.identify(seconds),
       activityLed: this.activityLed,
       liveStatus: () => target.liveStatus(),
+      certificate: () => target.certificate(),
       controlSocket: deps.controlSocket,
       runCheck: () => runCheck(deps.env),
       pairingId: () => target.pairingId(),

@@ -8,7 +8,14 @@ import { parseCertificate } from "../../src/tls/certificate.js";
 import { publicKeyDer } from "../../src/tls/device-key.js";
 import { parseJson, runCli } from "../cli/cli-process.js";
 import { CLI, newStateDir } from "./agent-process.js";
-import { agentTestBed, grantAndWaitOnline, loggedPairingId, simEnv, storedCredentials } from "./fixtures.js";
+import {
+  agentTestBed,
+  grantAndWaitOnline,
+  loggedPairingId,
+  simEnv,
+  storedCredentials,
+  until,
+} from "./fixtures.js";
 
 /** Real `cw-agent run` processes with CYBUS_USE_MUTUAL_TLS against a simulator that requires client certificates. */
 describe("mutual TLS against the simulator", () => {
@@ -59,6 +66,11 @@ describe("mutual TLS against the simulator", () => {
       serial: info.serial,
       notAfter: info.notAfter.toISOString(),
     });
+    // The remote status command (docs/remote.md) shows the same certificate; the birth record says
+    // the agent listens for commands.
+    await until(() => sim.retained("cw-agent/gw-mtls-1/info") !== undefined, "the birth record");
+    const remote = (await sim.command("gw-mtls-1", "status")) as { result?: { certificate?: unknown } };
+    expect(remote.result?.certificate).toEqual(parseJson<{ certificate: unknown }>(status).certificate);
     const check = await runCli(["check"], env, stateDir);
     const certificateLine = check.stdout.split("\n").find((line) => line.includes("client-certificate"));
     expect(certificateLine).toContain(`serial ${info.serial}`);

@@ -153,6 +153,7 @@ describe("Remote", () => {
       target: {
         state: () => "online",
         pairingId: () => "a82123",
+        certificate: () => undefined,
         registryRequests: () => 1,
         resetCredentials: () => calls.push("reset"),
         setWarning: (warning) => calls.push(`warning ${warning}`),
