@@ -5,7 +5,23 @@ import type { ClientCertificate } from "./client-certificate.js";
 
 /** Builds an mqtt.js client; the session and `cw-agent check` take one so tests can hand in their own. */
 export type MqttClientFactory = (url: string, options: IClientOptions) => MqttClient;
-export const connectMqtt: MqttClientFactory = (url, options) => mqtt.connect(url, options);
+/**
+ * The URL goes to mqtt.js as its parts: given a string, mqtt.js parses it with Node's legacy
+ * `url.parse()`, for which Node 24 (the runtime the packages bundle) prints a DeprecationWarning
+ * (DEP0169) into the journal at every start. As with a string, `options` win over the URL's parts.
+ */
+export const connectMqtt: MqttClientFactory = (url, options) =>
+  mqtt.connect({ ...urlParts(url), ...options });
+
+function urlParts(url: string): IClientOptions {
+  const parsed = new URL(url);
+  return {
+    protocol: parsed.protocol.replace(/:$/, "") as NonNullable<IClientOptions["protocol"]>,
+    // An IPv6 literal comes back in brackets, which a socket's host must not have.
+    host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"),
+    ...(parsed.port === "" ? {} : { port: Number(parsed.port) }),
+  };
+}
 
 export function brokerUrl(config: AgentConfig): string {
   const { scheme, host, port } = config.mqtt;

@@ -1,0 +1,52 @@
+import { once } from "node:events";
+import { createServer, type Server, type Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { connectMqtt } from "../../src/mqtt/client.js";
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) server.close();
+});
+
+/** A TCP listener that records the first bytes of each connection (an MQTT CONNECT). */
+async function listener(host: string): Promise<{ port: number; connected: Promise<Buffer> }> {
+  const server = createServer();
+  servers.push(server);
+  const connected = new Promise<Buffer>((resolve) =>
+    server.once("connection", (socket: Socket) => {
+      socket.once("data", (data: Buffer) => {
+        resolve(data);
+        socket.destroy();
+      });
+    }),
+  );
+  server.listen(0, host);
+  await once(server, "listening");
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return { port: address.port, connected };
+}
+
+describe("connectMqtt", () => {
+  it.each([
+    ["an IPv4 address", "127.0.0.1", (port: number) => `mqtt://127.0.0.1:${port}`],
+    ["an IPv6 literal in brackets", "::1", (port: number) => `mqtt://[::1]:${port}`],
+  ])("reaches the broker's host and port from the URL: %s", async (_what, host, url) => {
+    const warnings: Error[] = [];
+    const collect = (warning: Error) => warnings.push(warning);
+    process.on("warning", collect);
+    const { port, connected } = await listener(host);
+    const client = connectMqtt(url(port), { clientId: "gw-url", reconnectPeriod: 0, connectTimeout: 5_000 });
+    try {
+      const connect = await connected;
+      // The CONNECT packet (type 1) carries the client ID the options gave.
+      expect(connect[0]).toBe(0x10);
+      expect(connect.includes(Buffer.from("gw-url"))).toBe(true);
+    } finally {
+      client.end(true);
+      process.off("warning", collect);
+    }
+    // Node 24 warns (DEP0169) when mqtt.js parses a URL string with url.parse().
+    expect(warnings.map((warning) => warning.name)).not.toContain("DeprecationWarning");
+  });
+});
