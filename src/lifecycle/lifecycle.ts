@@ -52,7 +52,7 @@ export interface AgentStatus {
   readonly notice?: string;
   /**
    * A condition of the machine worth a technician's attention while the agent works on, e.g.
-   * under-voltage or throttling (issue 11); kept across state changes until cleared.
+   * under-voltage or throttling; kept across state changes until cleared.
    */
   readonly warning?: string;
 }

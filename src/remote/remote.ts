@@ -43,7 +43,7 @@ export interface RemoteDeps {
 }
 
 /**
- * Remote operations and gateway health over MQTT (issue 11): the birth record at each connect,
+ * Remote operations and gateway health over MQTT (docs/remote.md): the birth record at each connect,
  * the command topics (`messages`, handed to the MQTT session) and the health reporter (a part
  * with start/stop). Constructing it does no I/O.
  */
