@@ -106,6 +106,7 @@ export async function runAgent(
       resetCredentials: () => agent.resetCredentials(),
       setWarning: (warning) => agent.lifecycle.setWarning(warning),
       identify: (seconds) => indicators.identify(seconds),
+      identifyTargets: () => indicators.identifyTargets,
       liveStatus: () => control.liveStatus(),
       restart: () => {
         restartRequested = true;

@@ -41,13 +41,21 @@ export interface IndicatorDeps {
   readonly statuses?: StatusSource;
 }
 
+export type IdentifyTarget = "status LED" | "display";
+
+const IDENTIFY_WAYS: Record<IdentifyTarget, string> = {
+  "status LED": "blinking the status LED",
+  display: "showing IDENTIFY on the display",
+};
+
 /** Status LEDs and the status display, observing the lifecycle. The constructor does no I/O. */
 export class Indicators implements Part {
   readonly name = "indicators";
   private readonly log: Logger;
   private readonly leds: StatusLeds;
   private readonly display: DisplayController | undefined;
-  private readonly hasStatusLed: boolean;
+  /** What identify shows on, as people call it: "status LED", "display" (none: neither). */
+  readonly identifyTargets: readonly IdentifyTarget[];
   private readonly statuses: StatusSource | undefined;
   private latest: AgentStatus | undefined;
   private started = false;
@@ -81,7 +89,10 @@ export class Indicators implements Part {
             formatTime: deps.formatTime ?? formatLocalTime,
             configured: describeDisplay(config.display),
           });
-    this.hasStatusLed = config.leds.status.kind !== "none";
+    this.identifyTargets = [
+      ...(config.leds.status.kind === "none" ? [] : (["status LED"] as const)),
+      ...(this.display === undefined ? [] : (["display"] as const)),
+    ];
     this.statuses = deps.statuses;
   }
 
@@ -108,10 +119,7 @@ export class Indicators implements Part {
 
   /** Fast-blinks the status LED and shows the identify screen for `seconds`, then the state again. */
   identify(seconds: number): void {
-    const ways = [
-      ...(this.hasStatusLed ? ["blinking the status LED"] : []),
-      ...(this.display ? ["showing IDENTIFY on the display"] : []),
-    ];
+    const ways = this.identifyTargets.map((target) => IDENTIFY_WAYS[target]);
     this.log.info(
       { seconds },
       ways.length === 0

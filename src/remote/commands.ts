@@ -18,7 +18,7 @@ export interface CommandDeps {
   /** CW_AGENT_LED_IDENTIFY_S: the duration when the request names none. */
   readonly identifySeconds: number;
   /** What the configured indicators can show identify on: "status LED", "display". */
-  readonly identifyTargets: readonly string[];
+  readonly identifyTargets: () => readonly string[];
   readonly identify: (seconds: number) => void;
   /** The board's ACT LED, for when nothing is configured; undefined where it cannot be used. */
   readonly activityLed?: { available(): boolean; identify(seconds: number): boolean };
@@ -48,9 +48,10 @@ export function buildCommands(deps: CommandDeps): Record<string, Command> {
     identify: (args) => {
       // The same limit as `cw-agent identify` and the control socket.
       const seconds = positiveInteger(args, "seconds", MAX_IDENTIFY_SECONDS, deps.identifySeconds);
-      if (deps.identifyTargets.length > 0) {
+      const shownOn = deps.identifyTargets();
+      if (shownOn.length > 0) {
         deps.identify(seconds);
-        return { result: { seconds, shownOn: deps.identifyTargets } };
+        return { result: { seconds, shownOn } };
       }
       const act = deps.activityLed;
       if (act?.available() && act.identify(seconds)) {

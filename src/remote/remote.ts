@@ -3,7 +3,7 @@ import type { AgentConfig } from "../config/config.js";
 import type { LiveStatus } from "../control/index.js";
 import { HealthReporter } from "../health/health-reporter.js";
 import { ActivityLed } from "../indicators/activity-led.js";
-import { displayModel, type IndicatorConfig } from "../indicators/index.js";
+import type { IndicatorConfig } from "../indicators/index.js";
 import type { AgentState } from "../lifecycle/lifecycle.js";
 import type { Logger } from "../logging/logger.js";
 import type { Publish } from "../mqtt/session.js";
@@ -25,6 +25,8 @@ export interface RemoteTarget {
   resetCredentials(): void;
   setWarning(warning: string | undefined): void;
   identify(seconds: number): void;
+  /** What identify shows on (Indicators.identifyTargets). */
+  identifyTargets(): readonly string[];
   liveStatus(): LiveStatus;
   /** A clean stop that ends the process with EXIT_RESTART. */
   restart(): void;
@@ -69,15 +71,11 @@ export class Remote implements Part {
       setWarning: (warning) => target.setWarning(warning),
     });
     this.activityLed = new ActivityLed(config.machine.sysfsRoot, log);
-    const identifyTargets = [
-      ...(indicators.leds.status.kind === "none" ? [] : ["status LED"]),
-      ...(displayModel(indicators.display.model).kind === "none" ? [] : ["display"]),
-    ];
     const commands = buildCommands({
       logger: log,
       rootLogger: deps.logger,
       identifySeconds: indicators.identifySeconds,
-      identifyTargets,
+      identifyTargets: () => target.identifyTargets(),
       identify: (seconds) => target.identify(seconds),
       activityLed: this.activityLed,
       liveStatus: () => target.liveStatus(),

@@ -164,7 +164,7 @@ describe("the commands", () => {
       logger,
       rootLogger: createLogger({ level: "info", destination: { write: () => {} } }),
       identifySeconds: 15,
-      identifyTargets: ["status LED"],
+      identifyTargets: () => ["status LED"],
       identify: (seconds) => calls.push(`identify ${seconds}`),
       liveStatus: () => {
         throw new Error("not used");
@@ -185,13 +185,13 @@ describe("the commands", () => {
     });
     expect(plain.calls).toEqual(["identify 15"]);
     const act = { available: () => true, identify: (seconds: number) => seconds > 0 };
-    const bare = deps({ identifyTargets: [], activityLed: act });
+    const bare = deps({ identifyTargets: () => [], activityLed: act });
     expect(await buildCommands(bare).identify?.({ seconds: 2 })).toEqual({
       result: { seconds: 2, shownOn: ["ACT LED"] },
     });
     expect(bare.calls).toEqual([]);
     const nothing = deps({
-      identifyTargets: [],
+      identifyTargets: () => [],
       activityLed: { available: () => false, identify: () => true },
     });
     expect(() => buildCommands(nothing).identify?.({})).toThrow(CommandError);

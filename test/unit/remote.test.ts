@@ -158,6 +158,7 @@ describe("Remote", () => {
         resetCredentials: () => calls.push("reset"),
         setWarning: (warning) => calls.push(`warning ${warning}`),
         identify: (seconds) => calls.push(`identify ${seconds}`),
+        identifyTargets: () => [],
         liveStatus: () => {
           throw new Error("unused");
         },
