@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Logger } from "../logging/logger.js";
 import { errorMessage } from "../util/errors.js";
 import { MAX_IDENTIFY_SECONDS } from "./config.js";
+import { ledTriggers } from "./leds/led-class.js";
 import { PATTERNS } from "./leds/patterns.js";
 
 /**
@@ -72,11 +73,9 @@ export class ActivityLed {
     }
   }
 
-  /** The trigger file lists every trigger, the current one in brackets. */
   private triggers(): { current: string; available: string[] } {
-    const entries = readFileSync(join(this.directory, "trigger"), "utf8").trim().split(/\s+/);
-    const current = entries.find((entry) => entry.startsWith("["))?.replace(/^\[|\]$/g, "") ?? "none";
-    return { current, available: entries.map((entry) => entry.replace(/^\[|\]$/g, "")) };
+    const { current, available } = ledTriggers(readFileSync(join(this.directory, "trigger"), "utf8"));
+    return { current: current ?? "none", available };
   }
 
   private write(attribute: string, value: string): void {

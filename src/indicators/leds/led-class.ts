@@ -38,7 +38,7 @@ export class LedClassLed implements Led {
       // Some drivers expose no trigger file; software blinking still works.
     }
     const maxBrightness = Number.parseInt(maxText, 10);
-    const available = triggers.split(/\s+/).map((entry) => entry.replace(/^\[|\]$/g, ""));
+    const { current, available } = ledTriggers(triggers);
     const led = new LedClassLed(
       `led:${name}`,
       directory,
@@ -48,7 +48,7 @@ export class LedClassLed implements Led {
       logger,
     );
     // Another trigger (heartbeat, mmc0...) would keep overriding our brightness writes.
-    if (triggers.trim() !== "" && !/\[none\]/.test(triggers)) led.write("trigger", "none");
+    if (available.length > 0 && current !== "none") led.write("trigger", "none");
     return led;
   }
 
@@ -103,4 +103,17 @@ export class LedClassLed implements Led {
       return false;
     }
   }
+}
+
+/**
+ * An LED's `trigger` file: every trigger the kernel offers, the current one in brackets. Empty
+ * text (no trigger file) offers none and has no current one.
+ */
+export function ledTriggers(text: string): { current: string | undefined; available: string[] } {
+  const entries = text
+    .trim()
+    .split(/\s+/)
+    .filter((entry) => entry !== "");
+  const current = entries.find((entry) => entry.startsWith("["))?.replace(/^\[|\]$/g, "");
+  return { current, available: entries.map((entry) => entry.replace(/^\[|\]$/g, "")) };
 }
