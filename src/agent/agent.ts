@@ -16,6 +16,7 @@ import {
   describeCertificate,
   loginModeChange,
   newDeviceKey,
+  summarizeCertificate,
   withCertificateWatch,
 } from "../tls/client-certificate.js";
 import { errorMessage } from "../util/errors.js";
@@ -238,7 +239,10 @@ export class Agent {
         const certificate = check.accepted();
         store.markGranted(certificate);
         credentials = store.load() ?? credentials;
-        if (certificate) logger.info(`Client certificate stored: ${describeCertificate(certificate.info)}`);
+        if (certificate)
+          logger.info(
+            `Client certificate stored: ${describeCertificate(summarizeCertificate(certificate.info))}`,
+          );
       } else {
         logger.info(
           { username: credentials.username },

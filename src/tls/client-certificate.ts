@@ -81,7 +81,9 @@ export async function withCertificateWatch<End extends string>(
 ): Promise<End | "certificate-expired"> {
   const info = storedCertificateInfo(credentials);
   if (info === undefined) return session(signal);
-  deps.logger.info(`Logging in with the client certificate: ${describeCertificate(info)}`);
+  deps.logger.info(
+    `Logging in with the client certificate: ${describeCertificate(summarizeCertificate(info))}`,
+  );
   const watchStop = new AbortController();
   const expired = new AbortController();
   const watch = watchCertificate({ ...deps, info }, AbortSignal.any([signal, watchStop.signal])).then(
@@ -120,19 +122,21 @@ export function certificateSummary(
   credentials: StoredCredentials | undefined,
 ): CertificateSummary | undefined {
   const info = storedCertificateInfo(credentials);
-  return info === undefined
-    ? undefined
-    : {
-        subject: info.subject,
-        issuer: info.issuer,
-        serial: info.serial,
-        notAfter: info.notAfter.toISOString(),
-      };
+  return info === undefined ? undefined : summarizeCertificate(info);
 }
 
-/** One line for people: subject, issuer, serial and notAfter. */
-export function describeCertificate(info: CertificateInfo): string {
-  return `subject ${info.subject}, issuer ${info.issuer}, serial ${info.serial}, notAfter ${info.notAfter.toISOString()}`;
+export function summarizeCertificate(info: CertificateInfo): CertificateSummary {
+  return {
+    subject: info.subject,
+    issuer: info.issuer,
+    serial: info.serial,
+    notAfter: info.notAfter.toISOString(),
+  };
+}
+
+/** One line for people (log lines, `cw-agent check`): subject, issuer, serial and notAfter. */
+export function describeCertificate({ subject, issuer, serial, notAfter }: CertificateSummary): string {
+  return `subject ${subject}, issuer ${issuer}, serial ${serial}, notAfter ${notAfter}`;
 }
 
 export interface CertificateWatchDeps {

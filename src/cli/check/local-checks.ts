@@ -2,7 +2,7 @@ import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentConfig } from "../../config/config.js";
 import { CredentialStore, DATABASE_FILE, type StoredCredentials } from "../../storage/credential-store.js";
-import { certificateSummary } from "../../tls/client-certificate.js";
+import { certificateSummary, describeCertificate } from "../../tls/client-certificate.js";
 import { errorCode, errorMessage } from "../../util/errors.js";
 import { formatTime } from "../output.js";
 import { type CheckResult, failed, ok, skipped, warning } from "./result.js";
@@ -155,7 +155,7 @@ export function checkClientCertificate(
       "run `cw-agent reset` to register with a new key",
     );
   }
-  const details = `subject ${summary.subject}, issuer ${summary.issuer}, serial ${summary.serial}, notAfter ${summary.notAfter}`;
+  const details = describeCertificate(summary);
   const left = Date.parse(summary.notAfter) - now;
   if (left <= 0) {
     return failed(
