@@ -98,17 +98,20 @@ export class HealthReporter implements Part {
     if (this.sampling !== undefined) return this.sampling;
     this.sampling = (async () => {
       try {
+        const publish = this.publish;
+        if (!(options.publish ?? true) || this.deps.intervalS <= 0 || publish === undefined) {
+          // Nothing goes out: the power supply is all there is to look at.
+          this.follow(await readPower(this.deps.roots.sysfsRoot));
+          return;
+        }
         const message = await this.sample();
         this.follow(message.power);
-        const publish = this.publish;
-        if ((options.publish ?? true) && this.deps.intervalS > 0 && publish !== undefined) {
-          await publish(healthTopic(this.deps.topicPrefix), JSON.stringify(message), {
-            qos: 0,
-            retain: false,
-          }).catch((error: unknown) =>
-            this.deps.logger.debug({ err: error }, `Health message not sent: ${errorMessage(error)}`),
-          );
-        }
+        await publish(healthTopic(this.deps.topicPrefix), JSON.stringify(message), {
+          qos: 0,
+          retain: false,
+        }).catch((error: unknown) =>
+          this.deps.logger.debug({ err: error }, `Health message not sent: ${errorMessage(error)}`),
+        );
       } finally {
         this.sampling = undefined;
       }
