@@ -10,7 +10,8 @@
 # node about ten times slower. Needs root and scripts/ci/emulation-setup.sh first.
 # CW_AGENT_ARMHF_ROOT: where the armhf root is made (default: a temporary directory); kept when set.
 set -euo pipefail
-arch="${1:?usage: scripts/ci/test-emulated.sh arm64|armhf}"
+arch="${1:?usage: scripts/ci/test-emulated.sh arm64|armhf [vitest arguments]}"
+shift
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 here="$repo/scripts/package"
 log_prefix="emulated $arch"
@@ -49,7 +50,7 @@ case "$arch" in
     node="$work.node/bin/node"
     log "$("$node" -p '`node ${process.version} on ${process.arch} (${require("os").machine()})`')"
     started=$SECONDS
-    PATH="$(dirname "$node"):$PATH" "$node" node_modules/vitest/vitest.mjs run
+    PATH="$(dirname "$node"):$PATH" "$node" node_modules/vitest/vitest.mjs run "$@"
     ;;
   armhf)
     chroot_dir="${CW_AGENT_ARMHF_ROOT:-$work.root}"
