@@ -8,6 +8,7 @@ import { Registration } from "../registration/registration.js";
 import { CredentialStore } from "../storage/credential-store.js";
 import { prepareStateDir } from "../storage/state-dir.js";
 import { StateDirLock } from "../storage/state-dir-lock.js";
+import { loadAsn1 } from "../tls/asn1.js";
 import {
   type CertificateSummary,
   type CertificateWatchDeps,
@@ -205,6 +206,8 @@ export class Agent {
     const { config } = this.deps;
     const logger = this.log;
     const stopSignal = this.stopController.signal;
+    // Device keys and certificates exist only where mutual TLS is, or was, configured.
+    if (config.tls.mutual || store.load()?.tls !== undefined) await loadAsn1();
     while (!stopSignal.aborted) {
       this.phaseController = new AbortController();
       const signal = AbortSignal.any([stopSignal, this.phaseController.signal]);

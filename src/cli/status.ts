@@ -4,6 +4,7 @@ import type { LiveStatus } from "../control/index.js";
 import { EXIT_FAILURE, EXIT_NOT_RUNNING, EXIT_OK } from "../exit-codes.js";
 import { describeStatus } from "../lifecycle/lifecycle.js";
 import type { RecordedStatus, StoredCredentials } from "../storage/credential-store.js";
+import { loadAsn1 } from "../tls/asn1.js";
 import { type CertificateSummary, certificateSummary } from "../tls/client-certificate.js";
 import { errorCode, errorMessage } from "../util/errors.js";
 import { configOrExit, contactAgent, isLiveStatus } from "./context.js";
@@ -49,6 +50,7 @@ export async function statusCommand(
 ): Promise<number> {
   const config = configOrExit(env, output);
   if (typeof config === "number") return config;
+  await loadAsn1();
 
   let report: StatusReport;
   try {

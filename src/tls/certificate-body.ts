@@ -1,4 +1,4 @@
-import { pemCertificates } from "./certificate.js";
+import { pemCertificates } from "./pem.js";
 
 /**
  * [ours] Where a 201 answer carries the signed certificate. The public documentation says only that

@@ -1,6 +1,7 @@
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, type Name } from "@peculiar/asn1-x509";
 import { publicKeyDer } from "./device-key.js";
+import { certificateDer } from "./pem.js";
 
 /** What status, check and the expiry watch show of a client certificate. */
 export interface CertificateInfo {
@@ -15,8 +16,6 @@ export interface CertificateInfo {
   readonly publicKey: Buffer;
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 /** Attribute names of the subject and issuer as openssl and most tools print them. */
 const NAME_LABELS: Readonly<Record<string, string>> = {
   "2.5.4.3": "CN",
@@ -29,19 +28,6 @@ const NAME_LABELS: Readonly<Record<string, string>> = {
   "0.9.2342.19200300.100.1.25": "DC",
   "1.2.840.113549.1.9.1": "emailAddress",
 };
-
-/** Every PEM certificate block in a text, in order. */
-export function pemCertificates(text: string): string[] {
-  return [...text.matchAll(PEM_CERTIFICATE)].map((match) => `${match[0]}\n`);
-}
-
-export function certificateDer(pem: string): Buffer {
-  const body = pem
-    .replace(/-----BEGIN CERTIFICATE-----/, "")
-    .replace(/-----END CERTIFICATE-----[\s\S]*$/, "")
-    .replace(/\s+/g, "");
-  return Buffer.from(body, "base64");
-}
 
 /** Parses one PEM certificate; throws on anything that is not an X.509 certificate. */
 export function parseCertificate(pem: string): CertificateInfo {

@@ -1,9 +1,9 @@
 import type { Logger } from "../logging/logger.js";
 import type { StoredCredentials } from "../storage/credential-store.js";
 import { isClockSynchronized } from "../util/clock-sync.js";
-import { type CertificateInfo, matchCertificate, parseCertificate } from "./certificate.js";
+import { asn1 } from "./asn1.js";
+import type { CertificateInfo } from "./certificate.js";
 import { readCertificateBody } from "./certificate-body.js";
-import { buildCsr } from "./csr.js";
 import { generateDeviceKey, type KeyType } from "./device-key.js";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -13,7 +13,7 @@ export const CLOCK_RETRY_MS = 60_000;
 /** A new device key and the CSR for it, to be persisted before the first request like a password. */
 export function newDeviceKey(keyType: KeyType, username: string): { privateKey: string; csr: string } {
   const privateKey = generateDeviceKey(keyType);
-  return { privateKey, csr: buildCsr(privateKey, username) };
+  return { privateKey, csr: asn1().buildCsr(privateKey, username) };
 }
 
 export type AcceptedCertificate =
@@ -29,7 +29,7 @@ export function acceptCertificateGrant(body: string, credentials: StoredCredenti
   if (tls === undefined) return { ok: false, reason: "no device key for this registration" };
   const read = readCertificateBody(body);
   if (!read.ok) return read;
-  const match = matchCertificate(read.certificates, tls.privateKey, credentials.username);
+  const match = asn1().matchCertificate(read.certificates, tls.privateKey, credentials.username);
   if (!match.ok) return match;
   return {
     ok: true,
@@ -103,6 +103,7 @@ export function storedCertificateInfo(
 ): CertificateInfo | undefined {
   const pem = credentials?.tls?.certificate;
   if (pem === undefined) return undefined;
+  const { parseCertificate } = asn1();
   try {
     return parseCertificate(pem);
   } catch {

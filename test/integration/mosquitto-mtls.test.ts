@@ -4,6 +4,7 @@ import { certificateFiles } from "../../scripts/connectware-sim/paths.js";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
 import { CredentialStore } from "../../src/storage/credential-store.js";
 import { prepareStateDir } from "../../src/storage/state-dir.js";
+import { loadAsn1 } from "../../src/tls/asn1.js";
 import { parseCertificate } from "../../src/tls/certificate.js";
 import { newDeviceKey } from "../../src/tls/client-certificate.js";
 import {
@@ -17,6 +18,9 @@ import {
 } from "./agent-process.js";
 import { grantAndWaitOnline, loggedPairingId, storedCredentials } from "./fixtures.js";
 import { findMosquitto, Mosquitto } from "./mosquitto.js";
+
+// The agent loads its X.509 code when mutual TLS needs it; these tests call that code directly.
+await loadAsn1();
 
 const mosquitto = findMosquitto();
 const started: AgentProcess[] = [];

@@ -4,8 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpRequestText } from "../../scripts/connectware-sim/http-client.js";
 import { expectedKeyPairingId } from "../../scripts/connectware-sim/pairing-id.js";
 import { type ConnectwareSimulator, startSimulator } from "../../scripts/connectware-sim/simulator.js";
+import { loadAsn1 } from "../../src/tls/asn1.js";
 import { newDeviceKey } from "../../src/tls/client-certificate.js";
 import { publicKeyDer } from "../../src/tls/device-key.js";
+
+// The agent loads its X.509 code when mutual TLS needs it; these tests call that code directly.
+await loadAsn1();
 
 const REGISTER = "/api/client-registry/register";
 let sim: ConnectwareSimulator;

@@ -14,6 +14,7 @@ import { Registration } from "../../src/registration/registration.js";
 import type { RegistrationOutcome, RegistryClient } from "../../src/registration/registry-client.js";
 import type { StoredCredentials } from "../../src/storage/credential-store.js";
 import { pairingIdOfKey } from "../../src/storage/pairing-id.js";
+import { loadAsn1 } from "../../src/tls/asn1.js";
 import { matchCertificate, parseCertificate } from "../../src/tls/certificate.js";
 import { readCertificateBody } from "../../src/tls/certificate-body.js";
 import {
@@ -23,6 +24,9 @@ import {
   watchCertificate,
 } from "../../src/tls/client-certificate.js";
 import { generateDeviceKey, keyTypeOf, publicKeyDer } from "../../src/tls/device-key.js";
+
+// The agent loads its X.509 code when mutual TLS needs it; these tests call that code directly.
+await loadAsn1();
 
 const files = certificateFiles();
 const ca = TestCa.fromFiles(files.caFile, files.caKeyFile);

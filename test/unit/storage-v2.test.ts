@@ -6,8 +6,12 @@ import { CredentialStore, DATABASE_FILE } from "../../src/storage/credential-sto
 import { pairingIdOf, pairingIdOfKey } from "../../src/storage/pairing-id.js";
 import { openDatabase, prepare } from "../../src/storage/sqlite.js";
 import { prepareStateDir } from "../../src/storage/state-dir.js";
+import { loadAsn1 } from "../../src/tls/asn1.js";
 import { newDeviceKey } from "../../src/tls/client-certificate.js";
 import { publicKeyDer } from "../../src/tls/device-key.js";
+
+// The agent loads its X.509 code when mutual TLS needs it; these tests call that code directly.
+await loadAsn1();
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

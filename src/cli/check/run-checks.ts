@@ -7,6 +7,7 @@ import {
   loadIndicatorConfig,
   openI2cBus,
 } from "../../indicators/index.js";
+import { loadAsn1 } from "../../tls/asn1.js";
 import { type NtpQuery, timedatectlNtpQuery } from "../../util/clock-sync.js";
 import { errorMessage } from "../../util/errors.js";
 import { contactAgent, isLiveStatus, tryLoadConfig } from "../context.js";
@@ -48,6 +49,7 @@ export async function runChecks(env: NodeJS.ProcessEnv, deps: CheckDeps = {}): P
   const now = deps.now ?? Date.now;
   const timeoutMs = deps.timeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
   const results: CheckResult[] = [];
+  await loadAsn1();
 
   const configOutcome = tryLoadConfig(env);
   let indicators: IndicatorConfig | ConfigError;
