@@ -986,7 +986,9 @@ do_uninstall() {
     for unit in "${units[@]}"; do systemctl disable --now --quiet "$unit" 2>/dev/null || true; done
   fi
 
+  # Node.js's compile cache (CacheDirectory= of the units) holds nothing worth keeping.
   if [[ -n "$INSTANCE" ]]; then
+    remove_path "$ROOT/var/cache/cw-agent@$INSTANCE"
     if [[ "$PURGE" == yes ]]; then
       remove_path "$ENV_FILE"
       remove_path "$INSTANCE_STATE"
@@ -1002,6 +1004,8 @@ do_uninstall() {
   systemd_running && systemctl daemon-reload
   remove_path "$OPT"
   remove_path "$ROOT/usr/local/bin/cw-agent"
+  local cache
+  for cache in "$ROOT"/var/cache/cw-agent "$ROOT"/var/cache/cw-agent@*; do remove_path "$cache"; done
   local extra
   for extra in "$MAN_PAGE" "$COMPLETION"; do
     owned_by_package "$extra" || remove_path "$ROOT$extra"

@@ -384,8 +384,11 @@ describe("install.sh into a staging root", () => {
     installOk();
     mkdirSync(inRoot("var/lib/cw-agent"), { recursive: true });
     writeFileSync(inRoot("var/lib/cw-agent/credentials.db"), "secret");
+    // Node.js's compile cache (CacheDirectory=): nothing in it is worth keeping.
+    mkdirSync(inRoot("var/cache/cw-agent/v24"), { recursive: true });
 
     installOk(["--uninstall"]);
+    expect(existsSync(inRoot("var/cache/cw-agent"))).toBe(false);
     expect(existsSync(inRoot("opt/cw-agent"))).toBe(false);
     expect(existsSync(inRoot("etc/systemd/system/cw-agent.service"))).toBe(false);
     expect(existsSync(inRoot("etc/systemd/system/cw-agent@.service"))).toBe(false);
@@ -504,7 +507,11 @@ describe("install.sh into a staging root", () => {
 
     mkdirSync(inRoot("var/lib/cw-agent@line1"), { recursive: true });
     mkdirSync(inRoot("var/lib/cw-agent@line2"), { recursive: true });
+    mkdirSync(inRoot("var/cache/cw-agent@line1"), { recursive: true });
+    mkdirSync(inRoot("var/cache/cw-agent@line2"), { recursive: true });
     installOk(["--instance", "line1", "--uninstall"]);
+    expect(existsSync(inRoot("var/cache/cw-agent@line1"))).toBe(false);
+    expect(existsSync(inRoot("var/cache/cw-agent@line2"))).toBe(true);
     expect(existsSync(inRoot("etc/cw-agent/cw-agent@line1.env"))).toBe(true);
     expect(existsSync(inRoot("var/lib/cw-agent@line1"))).toBe(true);
 

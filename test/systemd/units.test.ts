@@ -55,6 +55,8 @@ describe("unit files", () => {
       "SyslogIdentifier=cw-agent",
       "StateDirectory=cw-agent",
       "RuntimeDirectory=cw-agent",
+      "CacheDirectory=cw-agent",
+      "Environment=NODE_COMPILE_CACHE=%C/cw-agent",
     ]);
     expect(template.filter((line) => !plain.includes(line))).toEqual([
       "Description=Cybus Connectware edge agent %i",
@@ -63,6 +65,8 @@ describe("unit files", () => {
       "SyslogIdentifier=cw-agent@%i",
       "StateDirectory=cw-agent@%i",
       "RuntimeDirectory=cw-agent@%i",
+      "CacheDirectory=cw-agent@%i",
+      "Environment=NODE_COMPILE_CACHE=%C/cw-agent@%i",
     ]);
   });
 
@@ -101,9 +105,11 @@ describe("unit files", () => {
 
   it("no instance name can reach the default agent's files: every instance path carries the '@'", () => {
     const paths = directives(TEMPLATE).filter((line) =>
-      /^(EnvironmentFile|StateDirectory|RuntimeDirectory)=/.test(line),
+      /^(EnvironmentFile|StateDirectory|RuntimeDirectory|CacheDirectory|Environment=NODE_COMPILE_CACHE)=/.test(
+        line,
+      ),
     );
-    expect(paths).toHaveLength(3);
+    expect(paths).toHaveLength(5);
     for (const line of paths) expect(line).toMatch(/cw-agent@%i(\.env)?$/);
   });
 
