@@ -68,14 +68,15 @@ NATIVE_EXTERNALS=(better-sqlite3 i2c-bus onoff)
 # CommonJS, not ESM: an ES module's `import ... from "node:http"` makes Node.js evaluate every export
 # of the built-in module, and http's include undici (about 50 ms of the start-up on a fast x86 CPU),
 # which require() leaves unloaded until a request needs it. The CommonJS loader also takes Node.js's
-# compile cache (NODE_COMPILE_CACHE, set by the units) for the bundle itself.
+# compile cache (NODE_COMPILE_CACHE, set by the units) for the bundle itself. The sources are ES
+# modules, strict throughout: the banner says so first, where a directive counts.
 bundle_agent() {
   local dest="$1" args=()
   for module in "${NATIVE_EXTERNALS[@]}"; do args+=("--external:$module"); done
   "$root/node_modules/.bin/esbuild" "$root/src/cli.ts" --bundle --platform=node --format=cjs \
     --target=node20 --minify-whitespace --minify-syntax --legal-comments=none --log-level=warning --metafile="${dest%.js}.meta.json" \
     "--define:import.meta.url=__cwModuleUrl" \
-    "--banner:js=const __cwModuleUrl=require('node:url').pathToFileURL(__filename).href;" \
+    "--banner:js=\"use strict\";const __cwModuleUrl=require('node:url').pathToFileURL(__filename).href;" \
     "${args[@]}" --outfile="$dest"
 }
 
