@@ -11,7 +11,7 @@
  * With --cpu-prof DIR the agent runs also write V8 CPU profiles there (node --cpu-prof).
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -82,23 +82,26 @@ client.on("error", (error) => { console.error(error.message); process.exit(1); }
   const agentTimes: number[] = [];
   const uncachedTimes: number[] = [];
   const bareTimes: number[] = [];
+  const agentRss: number[] = [];
+  const bareRss: number[] = [];
   const online = (line: string) => line.includes('"state":"online"');
   for (let i = 0; i < runs; i++) {
     const profile = values["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${values["cpu-prof"]}`] : [];
-    agentTimes.push(await runUntil([node, ...profile, cli, "run"], unitEnv, online));
+    agentTimes.push(await runUntil([node, ...profile, cli, "run"], unitEnv, online, agentRss));
     uncachedTimes.push(await runUntil([node, cli, "run"], env, online));
-    bareTimes.push(await runUntil([node, bare], bareEnv, (l) => l === "connected"));
+    bareTimes.push(await runUntil([node, bare], bareEnv, (l) => l === "connected", bareRss));
   }
   const client = median(bareTimes);
   const nodeVersion = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
-  const row = (label: string, times: number[]) =>
-    `  ${label.padEnd(36)} ${median(times).toFixed(0).padStart(5)} ms   (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)})   ${(median(times) / client).toFixed(2)}x`;
+  const row = (label: string, times: number[], rss?: number[]) =>
+    `  ${label.padEnd(36)} ${median(times).toFixed(0).padStart(5)} ms   (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)})   ${(median(times) / client).toFixed(2)}x` +
+    (rss ? `   RSS ${(median(rss) / 1024).toFixed(1)} MiB` : "");
   process.stdout.write(
     [
-      `start -> online with cached credentials, median of ${runs} runs each (node ${nodeVersion}, ${arch()})`,
-      row("packaged agent, as its unit runs it", agentTimes),
+      `start -> online with cached credentials, median of ${runs} runs each (node ${nodeVersion}, ${arch()}); RSS when online`,
+      row("packaged agent, as its unit runs it", agentTimes, agentRss),
       row("packaged agent, no compile cache", uncachedTimes),
-      row("bare mqtt.js client", bareTimes),
+      row("bare mqtt.js client", bareTimes, bareRss),
       "",
     ].join("\n"),
   );
@@ -115,11 +118,21 @@ function median(values: number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-/** Starts a process, resolves with the milliseconds until `done` accepts an output line, then stops it. */
+/** A process's resident memory in KiB, from /proc (Linux). */
+function residentKiB(pid: number | undefined): number {
+  const status = pid === undefined ? "" : readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? Number.NaN);
+}
+
+/**
+ * Starts a process, resolves with the milliseconds until `done` accepts an output line, then stops
+ * it. Its resident memory at that moment goes to `rss`.
+ */
 function runUntil(
   command: string[],
   env: Record<string, string>,
   done: (line: string) => boolean,
+  rss: number[] = [],
 ): Promise<number> {
   const [file, ...args] = command;
   return new Promise((resolve, reject) => {
@@ -134,6 +147,7 @@ function runUntil(
       buffered = lines.pop() ?? "";
       if (elapsed === undefined && lines.some(done)) {
         elapsed = performance.now() - started;
+        rss.push(residentKiB(child.pid));
         child.kill("SIGTERM");
       }
     });
