@@ -6,8 +6,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: scaled(60_000),
     hookTimeout: scaled(60_000),
-    // Integration tests start real brokers and agent processes; two cores are the norm here.
-    maxWorkers: 2,
+    // Integration tests start real brokers and agent processes, and many wait on real time (a 30 s
+    // rejection window, backoffs, processes starting): four workers keep two cores busy meanwhile.
+    maxWorkers: 4,
     // `npm test` measures coverage (--coverage); the emulated ARM runs call vitest without it.
     coverage: {
       provider: "v8",
