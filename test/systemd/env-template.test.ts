@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { readEnvFile } from "../../src/cli/sources.js";
 import { EXIT_CONFIG } from "../../src/exit-codes.js";
 import { loadSettings } from "../../src/settings.js";
+import { scaled } from "../time-scale.js";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const TEMPLATE_PATH = join(REPO, "systemd/cw-agent.env");
@@ -53,7 +54,7 @@ describe("the environment template", () => {
     const run = spawnSync(process.execPath, [CLI, "run"], {
       encoding: "utf8",
       env: { PATH: process.env.PATH, ...readEnvFile(TEMPLATE_PATH), CW_AGENT_STATE_DIR: join(dir, "state") },
-      timeout: 20_000,
+      timeout: scaled(20_000),
     });
     expect(run.status).toBe(EXIT_CONFIG);
     const output = run.stdout + run.stderr;
@@ -63,7 +64,7 @@ describe("the environment template", () => {
     const check = spawnSync(process.execPath, [CLI, "check", "--env-file", TEMPLATE_PATH], {
       encoding: "utf8",
       env: { PATH: process.env.PATH },
-      timeout: 20_000,
+      timeout: scaled(20_000),
     });
     expect(check.status).toBe(1);
     expect(check.stdout).toMatch(/\[failed\] +config +CYBUS_AGENT_NAME is required but not set/);

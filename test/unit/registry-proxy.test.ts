@@ -8,6 +8,7 @@ import { freePort } from "../../scripts/local-mosquitto.js";
 import { parseProxy } from "../../src/config/proxy.js";
 import { type RegistrationRequest, RegistryClient } from "../../src/registration/registry-client.js";
 import { type ConnectProxy, startConnectProxy } from "../integration/connect-proxy.js";
+import { scaled } from "../time-scale.js";
 
 const request: RegistrationRequest = {
   username: "gw-proxy",
@@ -60,7 +61,7 @@ async function proxy(options: { credentials?: string } = {}): Promise<ConnectPro
 function client(baseUrl: URL, proxyValue: string, options: { ca?: string; timeoutMs?: number } = {}) {
   return new RegistryClient({
     baseUrl,
-    timeoutMs: options.timeoutMs ?? 2000,
+    timeoutMs: options.timeoutMs ?? scaled(2000),
     ca: options.ca,
     trustAllCerts: false,
     proxy: parseProxy("HTTPS_PROXY", proxyValue),
@@ -164,12 +165,12 @@ describe("RegistryClient through an HTTP proxy", () => {
     const outcome = await client(target.url, tunnelProxy.url, { ca: caPem(), timeoutMs: 500 }).register(
       request,
     );
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(scaled(2000));
     expect(outcome).toEqual({
       kind: "transient",
       reason: `proxy 127.0.0.1:${tunnelProxy.port} (on the way to ${target.url.host}): no answer to CONNECT within 500 ms`,
     });
-    await expect.poll(() => tunnelProxy.openConnections(), { timeout: 2000 }).toBe(0);
+    await expect.poll(() => tunnelProxy.openConnections(), { timeout: scaled(2000) }).toBe(0);
   });
 
   it("a failure inside the tunnel is the registry's, and says it went through the proxy", async () => {
