@@ -3,10 +3,11 @@
 # test suites and package tests. Idempotent; needs root.
 #
 # - binfmt_misc may exist without being mounted (containers): then registering does nothing.
-# - ARM programs need an ARM loader and libc: the cross toolchains' copies serve, found by qemu
-#   under /etc/qemu-binfmt/<cpu> for every process, including children started with a scrubbed
-#   environment. Installing libc6:arm64 through multiarch instead makes emulated node spin, and an
-#   armhf foreign architecture can break apt-get update: neither is used.
+# - ARM programs need an ARM loader and libc, found by qemu under /etc/qemu-binfmt/<cpu> for every
+#   process, including children started with a scrubbed environment: for arm64 the cross
+#   toolchain's, for armhf those of Debian trixie's nodejs (armhf_runtime in scripts/package/lib.sh).
+#   Installing libc6:arm64 through multiarch instead makes emulated node spin, and an armhf foreign
+#   architecture can break apt-get update: neither is used.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -36,5 +37,11 @@ for cpu in qemu-aarch64 qemu-arm; do
 done
 mkdir -p /etc/qemu-binfmt
 ln -sfn /usr/aarch64-linux-gnu /etc/qemu-binfmt/aarch64
-ln -sfn /usr/arm-linux-gnueabihf /etc/qemu-binfmt/arm
+# armhf programs are Debian trixie's node and what it starts: they need trixie's glibc.
+here="$(cd "$(dirname "$0")/../package" && pwd)"
+checkout="$(cd "$here/../.." && pwd)"
+log_prefix=emulation
+# shellcheck source=scripts/package/lib.sh
+source "$here/lib.sh"
+ln -sfn "$(armhf_runtime)" /etc/qemu-binfmt/arm
 echo "emulation: qemu-aarch64 and qemu-arm ready"

@@ -57,6 +57,31 @@ fetch_runtime() {
   echo "$dir/package"
 }
 
+# armhf_runtime: prints the directory holding Debian trixie's nodejs for armhf (the runtime the armhf
+# package depends on) and the libraries it links, glibc 2.38 or newer among them: the cross
+# toolchain's glibc is older. The packages are extracted, not installed: seconds, where installing
+# them runs dpkg and the maintainer scripts under emulation for minutes. ARM programs find their
+# loader and libraries there through /etc/qemu-binfmt/arm (scripts/ci/emulation-setup.sh).
+ARMHF_RUNTIME_PACKAGES=nodejs
+armhf_runtime() {
+  local dir link
+  dir="$cache/armhf-runtime-trixie-$(printf '%s' "$ARMHF_RUNTIME_PACKAGES" | sha256sum | cut -c1-12)"
+  if [[ ! -x "$dir/usr/bin/node" ]]; then
+    log "extracting Debian trixie's $ARMHF_RUNTIME_PACKAGES for armhf (mmdebstrap --variant=extract)"
+    rm -rf -- "$dir" "$dir.tmp"
+    mmdebstrap --quiet --variant=extract --arch=armhf --include="$ARMHF_RUNTIME_PACKAGES" \
+      trixie "$dir.tmp" http://deb.debian.org/debian >&2 ||
+      die "could not fetch Debian trixie's $ARMHF_RUNTIME_PACKAGES for armhf"
+    # qemu looks up every path an ARM program opens here first: only /usr may be here, or the
+    # program would see this /tmp, /dev and /etc instead of the machine's.
+    find "$dir.tmp" -mindepth 1 -maxdepth 1 ! -name usr -exec rm -rf -- {} +
+    # Merged /usr: trixie's loader is /lib/ld-linux-armhf.so.3, found through these links.
+    for link in bin sbin lib; do ln -sfn "usr/$link" "$dir.tmp/$link"; done
+    mv -- "$dir.tmp" "$dir"
+  fi
+  echo "$dir"
+}
+
 triplet_of() {
   case "$1" in
     amd64) echo x86_64-linux-gnu ;;

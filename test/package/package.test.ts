@@ -6,7 +6,8 @@
  * Where CW_AGENT_PACKAGE_ROOT_<ARCH> names a Debian root of that architecture (a chroot with /proc
  * and /dev mounted; for armhf one with Debian's nodejs 20), the package is installed there with
  * dpkg, so the maintainer scripts run too, and upgraded, removed and purged. Otherwise it is only
- * extracted. A package that is missing, or an ARM CPU that cannot be emulated, skips its tests
+ * extracted; the armhf package, which runs on Debian's nodejs, then needs CW_AGENT_PACKAGE_NODE_ARMHF:
+ * that node (scripts/ci/packages.sh gives Debian trixie's). A package that is missing, or an ARM CPU that cannot be emulated, skips its tests
  * unless CW_AGENT_PACKAGE_REQUIRED lists the architecture (CI does), which turns that into a failure.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -38,6 +39,8 @@ import {
 } from "./packaged-agent.js";
 
 const REQUIRED = new Set((process.env.CW_AGENT_PACKAGE_REQUIRED ?? "").split(",").filter(Boolean));
+/** The node the extracted armhf package runs on, in place of the /usr/bin/node its dependency installs. */
+const ARMHF_NODE = process.env.CW_AGENT_PACKAGE_NODE_ARMHF || undefined;
 const NATIVE: Record<string, DebArch> = { x64: "amd64", arm64: "arm64", arm: "armhf" };
 const QEMU: Record<DebArch, "qemu-aarch64" | "qemu-arm" | undefined> = {
   amd64: undefined,
@@ -59,7 +62,8 @@ function reasonToSkip(arch: DebArch, deb: string | undefined, root: string | und
   const qemu = QEMU[arch];
   if (NATIVE[hostArch()] !== arch && qemu && !emulationReady(qemu))
     return `${qemu} is not registered with binfmt_misc`;
-  if (arch === "armhf" && !root) return "CW_AGENT_PACKAGE_ROOT_ARMHF (a Debian trixie armhf root) is not set";
+  if (arch === "armhf" && !root && !ARMHF_NODE)
+    return "neither CW_AGENT_PACKAGE_ROOT_ARMHF (a Debian trixie armhf root) nor CW_AGENT_PACKAGE_NODE_ARMHF (Debian trixie's armhf node) is set";
   if (root && process.getuid?.() !== 0) return "installing into a root needs root";
   return undefined;
 }
@@ -182,13 +186,13 @@ for (const arch of ["amd64", "arm64", "armhf"] as const) {
         // The launcher names absolute paths; in an extracted tree they are under its root.
         const node = /^node=(\S+)$/m.exec(launcher)?.[1];
         const cli = /^cli=(\S+)$/m.exec(launcher)?.[1];
-        expect(node).toBe("/usr/lib/cw-agent/node/bin/node");
+        expect(node).toBe(arch === "armhf" ? "/usr/bin/node" : "/usr/lib/cw-agent/node/bin/node");
         expect(cli).toBe("/usr/lib/cw-agent/lib/cli.js");
         const relocated = join(extracted, "usr/bin/cw-agent.relocated");
         writeFileSync(
           relocated,
           launcher
-            .replace(/^node=.*$/m, `node=${join(extracted, node as string)}`)
+            .replace(/^node=.*$/m, `node=${arch === "armhf" ? ARMHF_NODE : join(extracted, node as string)}`)
             .replace(/^cli=.*$/m, `cli=${join(extracted, cli as string)}`),
         );
         const stateDir = join(extracted, "var/lib/cw-agent");
