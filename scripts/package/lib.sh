@@ -69,6 +69,7 @@ armhf_runtime() {
   if [[ ! -x "$dir/usr/bin/node" ]]; then
     log "extracting Debian trixie's $ARMHF_RUNTIME_PACKAGES for armhf (mmdebstrap --variant=extract)"
     rm -rf -- "$dir" "$dir.tmp"
+    mkdir -p "$cache"
     mmdebstrap --quiet --variant=extract --arch=armhf --include="$ARMHF_RUNTIME_PACKAGES" \
       trixie "$dir.tmp" http://deb.debian.org/debian >&2 ||
       die "could not fetch Debian trixie's $ARMHF_RUNTIME_PACKAGES for armhf"
