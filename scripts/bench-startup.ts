@@ -92,13 +92,16 @@ client.on("error", (error) => { console.error(error.message); process.exit(1); }
     bareTimes.push(await runUntil([node, bare], bareEnv, (l) => l === "connected", bareRss));
   }
   const client = median(bareTimes);
-  const nodeVersion = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
+  // The packaged node's own CPU: an ARM package runs under qemu-user here.
+  const nodeVersion = execFileSync(node, ["-p", 'process.version + ", " + process.arch'], {
+    encoding: "utf8",
+  }).trim();
   const row = (label: string, times: number[], rss?: number[]) =>
     `  ${label.padEnd(36)} ${median(times).toFixed(0).padStart(5)} ms   (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)})   ${(median(times) / client).toFixed(2)}x` +
     (rss ? `   RSS ${(median(rss) / 1024).toFixed(1)} MiB` : "");
   process.stdout.write(
     [
-      `start -> online with cached credentials, median of ${runs} runs each (node ${nodeVersion}, ${arch()}); RSS when online`,
+      `start -> online with cached credentials, median of ${runs} runs each (node ${nodeVersion}); RSS when online`,
       row("packaged agent, as its unit runs it", agentTimes, agentRss),
       row("packaged agent, no compile cache", uncachedTimes),
       row("bare mqtt.js client", bareTimes, bareRss),
