@@ -1,31 +1,6 @@
-import { once } from "node:events";
-import { createServer, type Server, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { connectMqtt } from "../../src/mqtt/client.js";
-
-const servers: Server[] = [];
-afterEach(() => {
-  for (const server of servers.splice(0)) server.close();
-});
-
-/** A TCP listener that records the first bytes of each connection (an MQTT CONNECT). */
-async function listener(host: string): Promise<{ port: number; connected: Promise<Buffer> }> {
-  const server = createServer();
-  servers.push(server);
-  const connected = new Promise<Buffer>((resolve) =>
-    server.once("connection", (socket: Socket) => {
-      socket.once("data", (data: Buffer) => {
-        resolve(data);
-        socket.destroy();
-      });
-    }),
-  );
-  server.listen(0, host);
-  await once(server, "listening");
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return { port: address.port, connected };
-}
+import { connectListener } from "./connect-listener.js";
 
 describe("connectMqtt", () => {
   it.each([
@@ -35,7 +10,7 @@ describe("connectMqtt", () => {
     const warnings: Error[] = [];
     const collect = (warning: Error) => warnings.push(warning);
     process.on("warning", collect);
-    const { port, connected } = await listener(host);
+    const { port, connected } = await connectListener(host);
     const client = connectMqtt(url(port), { clientId: "gw-url", reconnectPeriod: 0, connectTimeout: 5_000 });
     try {
       const connect = await connected;

@@ -1,14 +1,11 @@
-import { once } from "node:events";
 import { createRequire } from "node:module";
-import { createServer, type Socket } from "node:net";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
 import { clientOptions, connectMqtt } from "../../src/mqtt/client.js";
+import { connectListener } from "./connect-listener.js";
 
 // A file of its own: the cache is global to the process, and any client with mqtt.js's default
 // options builds it.
-const server = createServer();
-afterAll(() => server.close());
 
 describe("the agent's MQTT clients", () => {
   it("leaves mqtt-packet's number cache unbuilt: no 65,536 buffers held for the life of the agent", async () => {
@@ -16,12 +13,7 @@ describe("the agent's MQTT clients", () => {
       "mqtt-packet/numbers",
     );
     const cache = (createRequire(import.meta.url)(numbers) as { cache: Record<number, Buffer> }).cache;
-    const connected = new Promise<Buffer>((resolve) =>
-      server.once("connection", (socket: Socket) => socket.once("data", resolve)),
-    );
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const port = (server.address() as { port: number }).port;
+    const { port, connected } = await connectListener("127.0.0.1");
     const config = loadConfig({ CYBUS_AGENT_NAME: "gw-cache", CYBUS_MQTT_HOST: "127.0.0.1" });
     const login = { clientId: "gw-cache", username: "gw-cache", password: "pw-of-the-test" };
     const client = connectMqtt(
