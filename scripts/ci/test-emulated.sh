@@ -6,11 +6,12 @@
 #   scripts/ci/test-emulated.sh armhf   # Debian trixie's nodejs 20 that the armhf package depends on
 #
 # Without further arguments it runs every test whose subject runs on the gateway (see ON_THE_GATEWAY
-# below); further arguments go to vitest instead (files, --reporter, ...). Only node (and the node processes the tests start) runs on the
-# emulated CPU; the tools the tests call (mosquitto, openssl, bash) are this machine's. TypeScript is
-# compiled by this machine's node (its output does not depend on the CPU). Deadlines in the tests
-# are multiplied by CW_AGENT_TEST_TIME_SCALE (default here 4): an emulated CPU runs node about ten
-# times slower. Needs root and scripts/ci/emulation-setup.sh first.
+# below); further arguments go to vitest instead (files, --reporter, ...). Only node (and the node
+# processes the tests start) runs on the emulated CPU; the tools the tests call (mosquitto, openssl,
+# bash) are this machine's. TypeScript is compiled by this machine's node (its output does not
+# depend on the CPU). Deadlines in the tests are multiplied by CW_AGENT_TEST_TIME_SCALE (default
+# here 4): an emulated CPU runs node about ten times slower. Needs root and
+# scripts/ci/emulation-setup.sh first.
 set -euo pipefail
 arch="${1:?usage: scripts/ci/test-emulated.sh arm64|armhf [vitest arguments]}"
 shift
